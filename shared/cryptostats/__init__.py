@@ -1,0 +1,1 @@
+"""Code both cryptostats processes agree on: settings, the trigger message, Redis keys, logging."""

@@ -1,0 +1,52 @@
+"""The message the worker publishes and the API subscribes to, and the Redis keys they share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+TRIGGER_VALUE = "update"
+"""The only trigger value the API acts on."""
+
+KEY_PREFIX = "cryptostats"
+"""Prefix of every Redis key the project writes."""
+
+
+@dataclass(frozen=True)
+class UpdateTrigger:
+    """Ask every API process to refresh market data from upstream."""
+
+    def encode(self) -> str:
+        """Return the wire form published on the channel."""
+        return json.dumps({"trigger": TRIGGER_VALUE})
+
+
+class InvalidMessage(ValueError):
+    """A message on the channel that is not an update trigger."""
+
+
+def parse_trigger(raw: bytes | str) -> UpdateTrigger:
+    """Parse a channel message into an UpdateTrigger, raising InvalidMessage otherwise."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        payload = json.loads(text)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidMessage("not JSON") from None
+    if not isinstance(payload, dict) or payload.get("trigger") != TRIGGER_VALUE:
+        raise InvalidMessage('expected {"trigger": "update"}')
+    return UpdateTrigger()
+
+
+def ingested_channel(channel: str) -> str:
+    """Return the channel on which an API process announces that it stored new data."""
+    return f"{channel}.ingested"
+
+
+def heartbeat_key(channel: str) -> str:
+    """Return the key holding the worker's last heartbeat (Unix seconds) for this channel."""
+    return f"{KEY_PREFIX}:{channel}:worker-heartbeat"
+
+
+def claim_key(channel: str) -> str:
+    """Return the key an API process sets to claim the next upstream fetch."""
+    return f"{KEY_PREFIX}:{channel}:ingest-claim"
