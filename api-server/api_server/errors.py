@@ -1,0 +1,61 @@
+"""Errors the API raises and turns into JSON responses.
+
+ApiError                      has an HTTP status; rendered as {"error": message, ...}
+├── InvalidRequest (400)      missing, empty, repeated or malformed parameters
+│   └── CoinNotTracked (400)  a coin the service does not track; the body lists the tracked ones
+├── NoData (404)              a tracked coin with nothing stored yet
+└── StoreUnavailable (503)    the data store cannot be reached
+UpstreamError                 CoinGecko answered with something that is not market data
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptostats.errors import CryptostatsError
+
+
+class ApiError(CryptostatsError):
+    """An error with an HTTP status and a JSON body."""
+
+    status = 500
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON body of this error."""
+        return {"error": self.message, **self.extra}
+
+
+class InvalidRequest(ApiError):
+    """The request's parameters are missing or malformed."""
+
+    status = 400
+
+
+class CoinNotTracked(InvalidRequest):
+    """The requested coin is not one the service tracks."""
+
+
+class NoData(ApiError):
+    """The coin is tracked but nothing has been stored for it yet."""
+
+    status = 404
+
+
+class StoreUnavailable(ApiError):
+    """The data store cannot be reached or did not answer in time."""
+
+    status = 503
+
+
+class UpstreamError(CryptostatsError):
+    """CoinGecko failed or answered with something that is not market data."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
