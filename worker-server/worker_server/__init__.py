@@ -1,0 +1,1 @@
+"""The cryptostats worker: publishes update triggers on a schedule."""
