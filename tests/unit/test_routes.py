@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import pytest
+
+from api_server.errors import StoreUnavailable
+from api_server.store import Store
+from tests.unit.conftest import Harness
+
+
+@pytest.fixture
+def loaded(harness: Harness) -> Harness:
+    harness.services.ingestor.ingest("test")
+    return harness
+
+
+@pytest.mark.parametrize("path", ["/api/stats", "/stats"])
+def test_stats_shape(loaded: Harness, path: str) -> None:
+    resp = loaded.client.get(f"{path}?coin=bitcoin")
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/json"
+    assert list(resp.get_json()) == ["price", "marketCap", "24hChange"]
+
+
+@pytest.mark.parametrize("path", ["/api/deviation", "/deviation"])
+def test_deviation_shape(loaded: Harness, path: str) -> None:
+    resp = loaded.client.get(f"{path}?coin=ethereum")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"deviation": 0}
+
+
+@pytest.mark.parametrize("query", ["coin=BITCOIN", "coin=%20Bitcoin%20", "coin=bitcoin%09"])
+def test_coin_is_trimmed_and_case_insensitive(loaded: Harness, query: str) -> None:
+    assert loaded.client.get(f"/api/stats?{query}").status_code == 200
+
+
+def test_health(harness: Harness) -> None:
+    resp = harness.client.get("/health")
+    assert resp.status_code == 200 and resp.get_json() == {"status": "OK"}
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "words"),
+    [
+        ("/api/stats", 400, "missing"),
+        ("/api/stats?coin=", 400, "missing"),
+        ("/api/stats?coin=%20%20", 400, "missing"),
+        ("/api/deviation", 400, "missing"),
+        ("/api/stats?coin=dogecoin", 400, "not tracked"),
+        ("/api/deviation?coin=polygon-ecosystem-token", 400, "not tracked"),
+        ("/api/stats?coin=bitcoin&coin=ethereum", 400, "once"),
+        ("/api/stats?coin=bitcoin", 404, "no data"),
+        ("/api/nothing", 404, "not found"),
+        ("/", 404, "not found"),
+    ],
+)
+def test_errors_are_json(harness: Harness, url: str, status: int, words: str) -> None:
+    resp = harness.client.get(url)
+    assert resp.status_code == status
+    assert resp.mimetype == "application/json"
+    assert words in resp.get_json()["error"]
+
+
+def test_untracked_coin_lists_tracked_ones(harness: Harness) -> None:
+    body = harness.client.get("/api/stats?coin=dogecoin").get_json()
+    assert body["coins"] == ["bitcoin", "ethereum", "matic-network"]
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+def test_wrong_method_is_json_405(harness: Harness, method: str) -> None:
+    resp = getattr(harness.client, method)("/api/stats?coin=bitcoin")
+    assert resp.status_code == 405
+    assert resp.get_json() == {"error": "method not allowed"}
+    assert "GET" in resp.headers["Allow"]
+
+
+def test_long_query_is_json_414(harness: Harness) -> None:
+    resp = harness.client.get("/api/stats?coin=" + "a" * 10_000)
+    assert resp.status_code == 414 and "error" in resp.get_json()
+
+
+def test_store_unreachable_is_503(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(self: Store) -> None:
+        raise StoreUnavailable("data store unavailable (ServerSelectionTimeoutError)")
+
+    monkeypatch.setattr(Store, "snapshots", down)
+    resp = harness.client.get("/api/stats?coin=bitcoin")
+    assert resp.status_code == 503
+    assert "unavailable" in resp.get_json()["error"]
+
+
+def test_unexpected_error_is_json_500(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(self: Store) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(Store, "snapshots", boom)
+    harness.app.testing = False
+    resp = harness.client.get("/api/stats?coin=bitcoin")
+    assert resp.status_code == 500 and resp.get_json() == {"error": "internal server error"}
