@@ -28,6 +28,7 @@ limit_request_line = 0
 loglevel = _settings.log_level.lower()
 accesslog = None
 proc_name = "cryptostats-api"
+control_socket_disable = True  # no runtime management socket: nothing to expose or write to $HOME
 
 
 def post_worker_init(worker: Any) -> None:

@@ -37,6 +37,41 @@ def parse_trigger(raw: bytes | str) -> UpdateTrigger:
     return UpdateTrigger()
 
 
+@dataclass(frozen=True)
+class Heartbeat:
+    """The worker's proof of life: when it last ran its loop and when it triggers next."""
+
+    at: float
+    interval_seconds: int
+    next_trigger_at: float | None = None
+
+    def encode(self) -> str:
+        """Return the form stored in Redis."""
+        return json.dumps(
+            {
+                "at": round(self.at, 3),
+                "intervalSeconds": self.interval_seconds,
+                "nextTriggerAt": None
+                if self.next_trigger_at is None
+                else round(self.next_trigger_at, 3),
+            }
+        )
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Heartbeat:
+        """Parse a stored heartbeat, raising InvalidMessage when it is not one."""
+        try:
+            payload = json.loads(raw)
+            nxt = payload.get("nextTriggerAt")
+            return cls(
+                at=float(payload["at"]),
+                interval_seconds=int(payload["intervalSeconds"]),
+                next_trigger_at=None if nxt is None else float(nxt),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise InvalidMessage("not a heartbeat") from None
+
+
 def ingested_channel(channel: str) -> str:
     """Return the channel on which an API process announces that it stored new data."""
     return f"{channel}.ingested"

@@ -8,7 +8,7 @@ import fakeredis
 import pytest
 import redis
 
-from cryptostats.messages import heartbeat_key
+from cryptostats.messages import Heartbeat, heartbeat_key
 from worker_server.worker import TriggerWorker
 
 
@@ -34,7 +34,9 @@ def test_publishes_once_at_start_and_then_every_interval() -> None:
         if msg is not None:
             messages.append(json.loads(msg["data"]))
     assert messages == [{"trigger": "update"}] * 3
-    assert float(client.get(heartbeat_key("crypto.update"))) == pytest.approx(time.time(), abs=10)
+    beat = Heartbeat.parse(client.get(heartbeat_key("crypto.update")))
+    assert beat.at == pytest.approx(time.time(), abs=10)
+    assert beat.interval_seconds == 1
 
 
 def test_counts_receivers_and_warns_when_none(caplog: pytest.LogCaptureFixture) -> None:

@@ -9,7 +9,7 @@ import time
 import redis
 import schedule
 
-from cryptostats.messages import UpdateTrigger, heartbeat_key
+from cryptostats.messages import Heartbeat, UpdateTrigger, heartbeat_key
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,25 @@ class TriggerWorker:
     def write_heartbeat(self) -> None:
         """Record that the loop is alive, with an expiry of a few intervals."""
         ttl = max(3 * self.interval_seconds, 3 * HEARTBEAT_SECONDS)
+        beat = Heartbeat(
+            at=time.time(),
+            interval_seconds=self.interval_seconds,
+            next_trigger_at=self._next_trigger_at(),
+        )
         try:
-            self.redis.set(heartbeat_key(self.channel), f"{time.time():.3f}", ex=ttl)
+            self.redis.set(heartbeat_key(self.channel), beat.encode(), ex=ttl)
         except redis.RedisError as exc:
             log.warning("heartbeat not written (%s)", exc)
+
+    def _next_trigger_at(self) -> float | None:
+        triggers = [
+            job
+            for job in self.scheduler.jobs
+            if job.job_func is not None and getattr(job.job_func, "__name__", "") == "tick"
+        ]
+        if not triggers or triggers[0].next_run is None:
+            return None
+        return triggers[0].next_run.timestamp()
 
     def run(self, *, max_ticks: int | None = None) -> None:
         """Publish at start and every interval until stopped or max_ticks triggers were sent."""
