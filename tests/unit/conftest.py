@@ -34,19 +34,19 @@ class Harness:
 
 
 @pytest.fixture
-def redis_server() -> fakeredis.FakeServer:
+def fake_redis_server() -> fakeredis.FakeServer:
     return fakeredis.FakeServer()
 
 
 @pytest.fixture
-def make_harness(redis_server: fakeredis.FakeServer) -> Callable[..., Harness]:
+def make_harness(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harness]:
     """Build apps that share one fake Redis server and one in-memory database."""
     database = mongomock.MongoClient()["cryptostats"]
 
     def build(env: dict[str, str] | None = None, source: ScriptedSource | None = None) -> Harness:
         settings = Settings.from_env({"INGEST_CLAIM_SECONDS": "5", **(env or {})})
         store = Store(database, embedded=True)
-        client = fakeredis.FakeRedis(server=redis_server)
+        client = fakeredis.FakeRedis(server=fake_redis_server)
         source = source or ScriptedSource()
         app = create_app(settings, store=store, redis_client=client, source=source)
         return Harness(app, app.test_client(), source, store, client, settings)

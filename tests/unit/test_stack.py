@@ -1,0 +1,294 @@
+"""Tests for cryptostats_dev.stack: .env parsing, broker choice, a stack of stand-in children."""
+
+from __future__ import annotations
+
+import io
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cryptostats_dev.procs import EmbeddedBroker, free_port
+from cryptostats_dev.stack import (
+    Console,
+    Stack,
+    StackCommands,
+    StackError,
+    choose_broker,
+    load_dotenv,
+    parse_dotenv,
+    redact_url,
+    start_broker,
+)
+
+# Answers 200 {"status":"OK"} on every path, on the port given or API_PORT; prints chosen env vars.
+FAKE_SERVER = """
+import http.server, os, sys
+port = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ["API_PORT"])
+for name in ("REDIS_URL", "COINGECKO_API_URL", "UPDATE_INTERVAL_SECONDS"):
+    print(f"{name}={os.environ.get(name)}", flush=True)
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status":"OK"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+SLEEPER = "print('worker up', flush=True); import time; time.sleep(60)"
+DIES = "import time; time.sleep(0.5); raise SystemExit(3)"
+
+
+class StackRun:
+    """A Stack running in a thread, with its console output."""
+
+    def __init__(self, stack: Stack, output: io.StringIO) -> None:
+        self.stack, self.output = stack, output
+        self.exit_code: int | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.exit_code = self.stack.run()
+
+    def wait_for_output(self, text: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output.getvalue():
+            assert time.monotonic() < deadline, f"{text!r} not in:\n{self.output.getvalue()}"
+            assert self.thread.is_alive(), f"stack ended early:\n{self.output.getvalue()}"
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 30.0) -> int | None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive()
+        return self.exit_code
+
+
+@pytest.fixture
+def fake_server(tmp_path: Path) -> Path:
+    script = tmp_path / "fake_server.py"
+    script.write_text(FAKE_SERVER)
+    return script
+
+
+def make_stack(
+    fake_server: Path, *, worker: str = SLEEPER, demo: bool = False, **env: str
+) -> tuple[Stack, io.StringIO]:
+    output = io.StringIO()
+    environ = {"API_HOST": "127.0.0.1", "API_PORT": str(free_port()), **env}
+    commands = StackCommands(
+        api=[sys.executable, str(fake_server)],
+        worker=[sys.executable, "-c", worker],
+        simulator=lambda port: [sys.executable, str(fake_server), str(port)],
+    )
+    stack = Stack(
+        environ=environ,
+        demo=demo,
+        console=Console(output),
+        commands=commands,
+        which=lambda _name: None,  # the embedded broker: no redis-server needed
+    )
+    return stack, output
+
+
+def test_parse_dotenv_reads_pairs_and_skips_comments() -> None:
+    text = """
+# a comment
+REDIS_CHANNEL=crypto.update
+export API_PORT = 3001
+COINGECKO_API_KEY="quoted # not a comment"
+LOG_LEVEL=DEBUG # trailing comment
+MONGO_URI=
+"""
+    assert parse_dotenv(text) == {
+        "REDIS_CHANNEL": "crypto.update",
+        "API_PORT": "3001",
+        "COINGECKO_API_KEY": "quoted # not a comment",
+        "LOG_LEVEL": "DEBUG",
+        "MONGO_URI": "",
+    }
+
+
+def test_parse_dotenv_names_the_bad_line() -> None:
+    with pytest.raises(ValueError, match="line 2"):
+        parse_dotenv("A=1\nnot a pair\n")
+
+
+def test_load_dotenv_never_overrides_a_set_variable(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("API_PORT=4000\nLOG_LEVEL=DEBUG\nREDIS_URL=redis://x:1/0\nMONGO_URI=\n")
+    environ = {"API_PORT": "5000", "LOG_LEVEL": "  ", "MONGO_URI": "mongodb://m"}
+    assert load_dotenv(dotenv, environ) == ["LOG_LEVEL", "REDIS_URL"]
+    assert environ == {
+        "API_PORT": "5000",
+        "LOG_LEVEL": "DEBUG",
+        "REDIS_URL": "redis://x:1/0",
+        "MONGO_URI": "mongodb://m",
+    }
+
+
+def test_load_dotenv_without_a_file_changes_nothing(tmp_path: Path) -> None:
+    environ: dict[str, str] = {}
+    assert load_dotenv(tmp_path / ".env", environ) == []
+    assert environ == {}
+
+
+def test_load_dotenv_reports_a_malformed_file_as_a_config_error(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("oops\n")
+    with pytest.raises(StackError, match="line 1") as caught:
+        load_dotenv(dotenv, {})
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("redis://:s3cret@redis:6379/0", "redis://:***@redis:6379/0"),
+        ("rediss://user:s3cret@host:6380", "rediss://user:***@host:6380"),
+        ("redis://s3cret@host:6379", "redis://***@host:6379"),
+    ],
+)
+def test_redact_url_hides_passwords(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_choose_broker_prefers_the_environment_then_redis_server() -> None:
+    installed = {"redis-server": "/usr/bin/redis-server"}.get
+    assert choose_broker({"REDIS_URL": "redis://r:6379/0"}, installed) == "environment"
+    assert choose_broker({"REDIS_URL": " "}, installed) == "redis-server"
+    assert choose_broker({}, installed) == "redis-server"
+    assert choose_broker({}, lambda _name: None) == "embedded"
+
+
+def test_start_broker_from_the_environment_does_not_print_the_password() -> None:
+    output = io.StringIO()
+    broker = start_broker("environment", {"REDIS_URL": "redis://:s3cret@r:6379"}, Console(output))
+    assert broker is None
+    assert "using REDIS_URL from the environment" in output.getvalue()
+    assert "s3cret" not in output.getvalue()
+
+
+@pytest.mark.timeout(30)
+def test_start_broker_embedded_warns_loudly() -> None:
+    output = io.StringIO()
+    broker = start_broker("embedded", {}, Console(output))
+    try:
+        assert isinstance(broker, EmbeddedBroker)
+        assert "WARNING" in output.getvalue()
+        assert "development only" in output.getvalue()
+    finally:
+        assert broker is not None
+        broker.stop()
+
+
+@pytest.mark.timeout(60)
+def test_stack_runs_until_stopped_then_stops_every_child(fake_server: Path) -> None:
+    stack, output = make_stack(fake_server)
+    run = StackRun(stack, output)
+    run.wait_for_output("Ctrl-C stops everything")
+    run.wait_for_output("[worker] worker up")
+    children = list(stack.children)
+    assert [child.name for child in children] == ["api", "worker"]
+    assert f"[api] REDIS_URL={stack.broker.url}" in output.getvalue()  # type: ignore[union-attr]
+    stack.stop_event.set()
+    assert run.finish() == 0
+    assert not any(child.alive for child in children)
+    text = output.getvalue()
+    order = [text.index(f"stopped {name}") for name in ("worker", "api", "the broker")]
+    assert order == sorted(order)
+
+
+@pytest.mark.timeout(60)
+def test_a_child_that_dies_stops_the_rest_and_is_named(fake_server: Path) -> None:
+    stack, output = make_stack(fake_server, worker=DIES)
+    run = StackRun(stack, output)
+    assert run.finish() == 1
+    assert "worker exited unexpectedly with code 3" in output.getvalue()
+    assert "stopped api" in output.getvalue()
+    assert stack.children == [] and stack.broker is None
+
+
+@pytest.mark.timeout(60)
+def test_demo_points_the_children_at_the_simulator(fake_server: Path) -> None:
+    stack, output = make_stack(fake_server, demo=True)
+    run = StackRun(stack, output)
+    run.wait_for_output("Ctrl-C stops everything")
+    stack.stop_event.set()
+    assert run.finish() == 0
+    text = output.getvalue()
+    assert "[sim] " in text
+    assert "SYNTHETIC" in text
+    assert f"curl localhost:{stack.environ['API_PORT']}/api/stats?coin=bitcoin" in text
+    assert "[api] COINGECKO_API_URL=http://127.0.0.1:" in text
+    assert "[api] UPDATE_INTERVAL_SECONDS=10" in text
+
+
+@pytest.mark.timeout(30)
+def test_a_busy_api_port_fails_fast(fake_server: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        stack, output = make_stack(fake_server, API_PORT=str(port))
+        assert stack.run() == 2
+    assert f"API port {port} on 127.0.0.1 is already in use" in output.getvalue()
+    assert stack.children == []
+
+
+def test_a_bad_setting_fails_before_anything_starts(fake_server: Path) -> None:
+    stack, output = make_stack(fake_server, UPDATE_INTERVAL_SECONDS="soon")
+    assert stack.run() == 2
+    assert "configuration error: UPDATE_INTERVAL_SECONDS" in output.getvalue()
+    assert stack.children == []
+
+
+class RecordingStack:
+    """Stands in for Stack in main(): records what it was given, runs nothing."""
+
+    seen: dict[str, object] = {}
+
+    def __init__(self, *, environ: dict[str, str], demo: bool, **_kwargs: object) -> None:
+        RecordingStack.seen = {"environ": environ, "demo": demo}
+
+    def run(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "shell", "interval"),
+    [
+        ([], {}, "900"),
+        (["--demo"], {}, "10"),
+        (["--demo"], {"UPDATE_INTERVAL_SECONDS": "30"}, "30"),
+    ],
+)
+def test_main_layers_shell_then_demo_then_dotenv(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: list[str],
+    shell: dict[str, str],
+    interval: str,
+) -> None:
+    from cryptostats_dev import stack as stack_module
+
+    (tmp_path / ".env").write_text("UPDATE_INTERVAL_SECONDS=900\nREDIS_CHANNEL=from.dotenv\n")
+    monkeypatch.setattr(stack_module, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(stack_module, "Stack", RecordingStack)
+    monkeypatch.delenv("UPDATE_INTERVAL_SECONDS", raising=False)
+    monkeypatch.delenv("REDIS_CHANNEL", raising=False)
+    for key, value in shell.items():
+        monkeypatch.setenv(key, value)
+    assert stack_module.main(argv) == 0
+    environ = RecordingStack.seen["environ"]
+    assert isinstance(environ, dict)
+    assert environ["UPDATE_INTERVAL_SECONDS"] == interval
+    assert environ["REDIS_CHANNEL"] == "from.dotenv"
+    assert RecordingStack.seen["demo"] == bool(argv)
