@@ -1,0 +1,46 @@
+# `make` alone lists the targets. Every target sets up .venv first when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install run demo test test-unit test-integration lint format typecheck clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with pinned dependencies
+
+run: $(STAMP) ## Run broker, API and worker in the foreground (Ctrl-C stops all)
+	$(BIN)/python -m cryptostats_dev.stack
+
+demo: $(STAMP) ## Like run, plus the CoinGecko simulator and a short interval (no internet needed)
+	$(BIN)/python -m cryptostats_dev.stack --demo
+
+test: $(STAMP) ## Run every test: unit and integration (starts its own redis-server)
+	$(BIN)/pytest
+
+test-unit: $(STAMP) ## Run the unit tests only
+	$(BIN)/pytest tests/unit
+
+test-integration: $(STAMP) ## Run the integration tests only (real processes)
+	$(BIN)/pytest tests/integration
+
+lint: $(STAMP) ## Check style, formatting and types
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP) ## Format the code and fix what ruff can
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts
