@@ -89,7 +89,8 @@ class Subscriber:
                     next_refresh = time.monotonic() + VIEW_REFRESH_SECONDS
                     self.view.refresh()
             except redis.RedisError as exc:
-                pubsub = self._drop(pubsub, exc)
+                self._drop(pubsub, exc)
+                pubsub = None
                 self.stop_event.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
             except Exception:
@@ -123,9 +124,8 @@ class Subscriber:
         if pubsub is not None:
             try:
                 pubsub.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection may fail any way
+            except Exception:  # closing a dead connection may fail any way
                 pass
-        return None
 
     def _handle(self, message: dict[str, Any]) -> None:
         channel = _text(message.get("channel"))
