@@ -393,7 +393,7 @@ def _upstream_fault(
     mode: str,
     *,
     expect_outcome: str,
-    api_env: dict[str, str | None] | None = None,
+    api_env: dict[str, str] | None = None,
     **fault: Any,
 ) -> tuple[Simulator, Api, dict[str, Any], float]:
     """Start sim + API, store once, set a fault, trigger; return the ingest report and its time."""

@@ -20,7 +20,7 @@ from cryptostats_dev.faults import (
 )
 from cryptostats_dev.procs import RedisServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 @pytest.fixture
