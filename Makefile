@@ -24,7 +24,7 @@ run: $(STAMP) ## Run broker, API and worker in the foreground (Ctrl-C stops all)
 demo: $(STAMP) ## Like run, plus the CoinGecko simulator and a short interval (no internet needed)
 	$(BIN)/python -m cryptostats_dev.stack --demo
 
-test: $(STAMP) ## Run every test: unit and integration (starts its own redis-server)
+test: $(STAMP) ## Run every test: unit, integration and fault scenarios (starts its own redis-server)
 	$(BIN)/pytest
 
 test-unit: $(STAMP) ## Run the unit tests only
@@ -33,7 +33,7 @@ test-unit: $(STAMP) ## Run the unit tests only
 test-integration: $(STAMP) ## Run the integration tests only (real processes)
 	$(BIN)/pytest tests/integration
 
-faults: $(STAMP) ## Run the fault scenarios with real processes and print the table (about 3 min)
+faults: $(STAMP) ## Run the fault scenarios with real processes and print their table (about 2 min)
 	$(BIN)/python -m cryptostats_dev.faults
 
 lint: $(STAMP) ## Check style, formatting and types
