@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-unit test-integration lint format typecheck clean
+.PHONY: help install run demo test test-unit test-integration bench lint format typecheck clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,9 @@ test-unit: $(STAMP) ## Run the unit tests only
 
 test-integration: $(STAMP) ## Run the integration tests only (real processes)
 	$(BIN)/pytest tests/integration
+
+bench: $(STAMP) ## Benchmark the real stack with wrk (installs it if missing) and write BENCHMARKS.md
+	$(BIN)/python -m cryptostats_dev.bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## Check style, formatting and types
 	$(BIN)/ruff check .

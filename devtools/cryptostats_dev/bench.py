@@ -19,6 +19,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -755,6 +756,8 @@ def _replace(config: Config, overrides: dict[str, Any]) -> Config:
 def main(argv: Sequence[str] | None = None, *, out: Callable[[str], None] = print) -> int:
     """Run the benchmark, print the table and write the report."""
     config = _parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every process the bench started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     results = run(config)
     out("\n" + render_tables(results) + "\n")
     out("\n".join(verdicts(results)))
