@@ -601,6 +601,9 @@ def environment() -> list[str]:
         f"- Python {platform.python_version()}; "
         + ", ".join(f"{name} {v}" for name, v in versions.items()),
         f"- {_tool_version(['wrk', '-v'])}; {_tool_version(['redis-server', '--version'])}",
+        "- load average at the end of the run (1 / 5 / 15 min): "
+        + " / ".join(f"{load:.2f}" for load in os.getloadavg())
+        + " (the bench alone keeps about 2 cores busy; more means other processes competed)",
     ]
 
 
