@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-unit test-integration faults lint format typecheck clean
+.PHONY: help install run demo test test-unit test-integration faults bench lint format typecheck clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,9 @@ test-integration: $(STAMP) ## Run the integration tests only (real processes)
 
 faults: $(STAMP) ## Run the fault scenarios with real processes and print their table (about 2 min)
 	$(BIN)/python -m cryptostats_dev.faults
+
+bench: $(STAMP) ## Benchmark the real stack with wrk (installs it if missing) and write BENCHMARKS.md
+	$(BIN)/python -m cryptostats_dev.bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## Check style, formatting and types
 	$(BIN)/ruff check .

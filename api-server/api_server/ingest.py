@@ -17,8 +17,8 @@ import redis
 from api_server.coingecko import FetchResult
 from api_server.errors import StoreUnavailable, UpstreamError
 from api_server.latest import LatestView
-from api_server.stats import DEVIATION_WINDOW, price_deviation
-from api_server.store import Observation, Snapshot, Store
+from api_server.stats import DEVIATION_WINDOW, price_deviation, roll_window
+from api_server.store import Observation, PricePoint, Snapshot, Store
 from cryptostats.config import CoinSpec, Settings
 from cryptostats.messages import claim_key, ingested_channel
 
@@ -158,6 +158,7 @@ class Ingestor:
         return report
 
     def _store(self, result: FetchResult, report: IngestReport) -> None:
+        previous = self.store.snapshots(with_window=True)
         for quote in result.quotes:
             obs = Observation(
                 coin=quote.coin,
@@ -167,29 +168,45 @@ class Ingestor:
                 change_24h=quote.change_24h,
                 source=self.source.source,
             )
-            if self.store.add_observation(obs):
-                report.stored.append(quote.coin)
-            else:
-                report.duplicates.append(quote.coin)
-        for quote in result.quotes:
-            self._update_snapshot(quote.coin)
+            added = self.store.add_observation(obs)
+            (report.stored if added else report.duplicates).append(quote.coin)
+            self._update_snapshot(obs, added, previous.get(quote.coin))
 
-    def _update_snapshot(self, coin: str) -> None:
-        recent = self.store.recent_observations(coin, DEVIATION_WINDOW)
-        if not recent:
+    def _update_snapshot(self, obs: Observation, added: bool, previous: Snapshot | None) -> None:
+        # The snapshot carries its price window, so this costs the same whatever the history size.
+        if previous is None or not previous.window:
+            self.rebuild_snapshot(obs.coin)  # first record, or a snapshot from before windows
             return
-        newest = recent[0]
+        window = previous.window
+        newest: Observation | Snapshot = previous
+        if added:
+            window = roll_window(window, obs.observed_at, obs.price)
+            if obs.observed_at > previous.observed_at:
+                newest = obs
+        self._save_snapshot(obs.coin, newest, window)
+
+    def rebuild_snapshot(self, coin: str) -> None:
+        """Recompute a coin's snapshot and price window from its newest stored records."""
+        recent = self.store.recent_observations(coin, DEVIATION_WINDOW)
+        if recent:
+            window = tuple((obs.observed_at, obs.price) for obs in recent)
+            self._save_snapshot(coin, recent[0], window)
+
+    def _save_snapshot(
+        self, coin: str, newest: Observation | Snapshot, window: tuple[PricePoint, ...]
+    ) -> None:
         self.store.save_snapshot(
             Snapshot(
                 coin=coin,
                 price=newest.price,
                 market_cap=newest.market_cap,
                 change_24h=newest.change_24h,
-                deviation=price_deviation([obs.price for obs in recent]),
-                samples=len(recent),
+                deviation=price_deviation([price for _, price in window]),
+                samples=len(window),
                 observed_at=newest.observed_at,
                 updated_at=datetime.now(UTC),
                 source=newest.source,
+                window=window,
             )
         )
 

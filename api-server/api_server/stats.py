@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 
 DEVIATION_WINDOW = 100
 """How many of the newest records the deviation covers."""
@@ -23,3 +24,14 @@ def round_deviation(value: float) -> float:
     if value >= 1:
         return round(value, 2)
     return float(f"{value:.6g}")
+
+
+def roll_window(
+    window: Sequence[tuple[datetime, float]],
+    observed_at: datetime,
+    price: float,
+    size: int = DEVIATION_WINDOW,
+) -> tuple[tuple[datetime, float], ...]:
+    """Return the newest `size` (observedAt, price) points after adding one, newest first."""
+    points = sorted([*window, (observed_at, price)], key=lambda point: point[0], reverse=True)
+    return tuple(points[:size])

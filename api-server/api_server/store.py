@@ -2,6 +2,10 @@
 
 Every query here runs identically on MongoDB and on mongomock (the embedded store): plain
 find/sort/limit, insert_one, replace_one with upsert, and regular (not time-series) indexes.
+Nothing the ingest runs grows with the history: a history record's `_id` is its
+(coin, observedAt) key, so a duplicate is caught by the primary key (mongomock checks a unique
+secondary index by scanning the whole collection), and each snapshot carries the newest prices
+it was computed from, so the ingest never sorts the history.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ class Observation:
     source: str
 
 
+PricePoint = tuple[datetime, float]
+"""One (observedAt, price) entry of a snapshot's price window."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What the read endpoints serve for a coin: its newest observation and price deviation."""
@@ -57,6 +65,13 @@ class Snapshot:
     observed_at: datetime
     updated_at: datetime
     source: str
+    window: tuple[PricePoint, ...] = ()
+    """The newest prices the deviation covers, newest first (empty when not loaded)."""
+
+
+def history_id(coin: str, observed_at: datetime) -> str:
+    """Return the `_id` of a coin's history record at a moment: its unique key."""
+    return f"{coin}|{to_bson_time(observed_at).isoformat(timespec='milliseconds')}"
 
 
 def to_bson_time(moment: datetime) -> datetime:
@@ -105,10 +120,10 @@ class Store:
     def ensure_indexes(self) -> None:
         """Create the indexes the queries rely on; idempotent."""
         with _translated_errors():
+            # Not unique: the `_id` (history_id) already makes (coin, observedAt) unique.
             self.db[HISTORY].create_index(
                 [("coin", pymongo.ASCENDING), ("observedAt", pymongo.DESCENDING)],
-                unique=True,
-                name="coin_observedAt_unique",
+                name="coin_observedAt",
             )
             self.db[INGESTS].create_index([("startedAt", pymongo.DESCENDING)], name="startedAt")
 
@@ -120,6 +135,7 @@ class Store:
     def add_observation(self, obs: Observation) -> bool:
         """Append an observation; return False when (coin, observedAt) is already stored."""
         doc = {
+            "_id": history_id(obs.coin, obs.observed_at),
             "coin": obs.coin,
             "observedAt": to_bson_time(obs.observed_at),
             "price": obs.price,
@@ -173,14 +189,16 @@ class Store:
             "observedAt": to_bson_time(snap.observed_at),
             "updatedAt": to_bson_time(snap.updated_at),
             "source": snap.source,
+            "window": [{"observedAt": to_bson_time(t), "price": p} for t, p in snap.window],
         }
         with _translated_errors():
             self.db[SNAPSHOTS].replace_one({"_id": snap.coin}, doc, upsert=True)
 
-    def snapshots(self) -> dict[str, Snapshot]:
-        """Return every stored snapshot by coin."""
+    def snapshots(self, *, with_window: bool = False) -> dict[str, Snapshot]:
+        """Return every stored snapshot by coin, with its price window only when asked."""
+        projection = None if with_window else {"window": 0}
         with _translated_errors():
-            return {doc["_id"]: _snapshot(doc) for doc in self.db[SNAPSHOTS].find({})}
+            return {doc["_id"]: _snapshot(doc) for doc in self.db[SNAPSHOTS].find({}, projection)}
 
     def record_ingest(self, summary: dict[str, Any]) -> None:
         """Append an ingest summary to the ingest log."""
@@ -221,4 +239,8 @@ def _snapshot(doc: dict[str, Any]) -> Snapshot:
         observed_at=from_bson_time(doc["observedAt"]),
         updated_at=from_bson_time(doc["updatedAt"]),
         source=str(doc.get("source", "")),
+        window=tuple(
+            (from_bson_time(point["observedAt"]), float(point["price"]))
+            for point in doc.get("window", ())
+        ),
     )

@@ -49,7 +49,7 @@ def test_deviation_covers_only_the_newest_100_of_150(harness: Harness) -> None:
         harness.store.add_observation(
             Observation("bitcoin", T0 + timedelta(minutes=i), price, price * 10, 0.0, "x")
         )
-    harness.services.ingestor._update_snapshot("bitcoin")
+    harness.services.ingestor.rebuild_snapshot("bitcoin")
     harness.services.view.refresh()
     body = harness.client.get("/api/deviation?coin=bitcoin").get_json()
     assert body == {"deviation": round(statistics.pstdev(prices[50:]), 2)}
@@ -63,7 +63,7 @@ def test_contract_example_through_the_endpoint(harness: Harness) -> None:
         harness.store.add_observation(
             Observation("bitcoin", T0 + timedelta(minutes=i), price, 8e8, 3.4, "x")
         )
-    harness.services.ingestor._update_snapshot("bitcoin")
+    harness.services.ingestor.rebuild_snapshot("bitcoin")
     harness.services.view.refresh()
     assert harness.client.get("/api/deviation?coin=bitcoin").get_json() == {"deviation": 4082.48}
     assert harness.client.get("/api/stats?coin=bitcoin").get_json() == {
@@ -112,3 +112,54 @@ def test_ingest_if_stale(make_harness: Callable[..., Harness]) -> None:
     )
     time.sleep(0.15)  # let the 0.1 s claim window pass
     assert h.services.ingestor.ingest_if_stale("start") is not None
+
+
+def test_deviation_rolls_over_150_ingests_without_reading_history(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = [1000.0 + (i * 37) % 101 for i in range(150)]
+    harness.source.prices = lambda coin, n: prices[n - 1]
+    ingestor = harness.services.ingestor
+    assert ingestor._ingest("first").outcome == "ok"
+
+    def no_history_reads(coin: str, limit: int) -> list[Observation]:
+        raise AssertionError("the ingest sorted the history")
+
+    monkeypatch.setattr(harness.store, "recent_observations", no_history_reads)
+    for n in range(2, 151):
+        assert ingestor._ingest(f"ingest {n}").outcome == "ok"
+    body = harness.client.get("/api/deviation?coin=bitcoin").get_json()
+    assert body == {"deviation": round(statistics.pstdev(prices[50:]), 2)}
+    assert harness.client.get("/api/stats?coin=bitcoin").get_json()["price"] == prices[-1]
+    assert harness.store.snapshots()["bitcoin"].samples == 100
+
+
+def test_a_snapshot_without_a_window_is_rebuilt_from_history(harness: Harness) -> None:
+    for i, price in enumerate([40000.0, 45000.0]):
+        harness.store.add_observation(
+            Observation("bitcoin", T0 - timedelta(minutes=10 - i), price, 8e8, 3.4, "x")
+        )
+    harness.services.ingestor.rebuild_snapshot("bitcoin")
+    harness.store.db["latest"].update_many({}, {"$unset": {"window": ""}})
+    harness.source.prices = lambda coin, n: 50000.0
+    assert harness.services.ingestor._ingest("test").outcome == "ok"
+    body = harness.client.get("/api/deviation?coin=bitcoin").get_json()
+    assert body == {"deviation": 4082.48}
+
+
+def test_a_duplicate_record_leaves_the_window_alone(harness: Harness) -> None:
+    harness.source.prices = lambda coin, n: 100.0 * n
+    harness.services.ingestor._ingest("first")
+    harness.source.calls = 0  # the source repeats its first observation time and price
+    report = harness.services.ingestor._ingest("again")
+    assert report.duplicates and not report.stored
+    snapshot = harness.store.snapshots(with_window=True)["bitcoin"]
+    assert snapshot.samples == 1 and [p for _, p in snapshot.window] == [100.0]
+
+
+def test_history_uniqueness_comes_from_the_id_not_a_scanned_index(harness: Harness) -> None:
+    indexes = harness.store.db["prices"].index_information()
+    assert not any(spec.get("unique") for spec in indexes.values())
+    obs = Observation("bitcoin", T0, 1.0, 2.0, 3.0, "x")
+    assert harness.store.add_observation(obs) is True
+    assert harness.store.db["prices"].find_one({})["_id"] == "bitcoin|2026-01-01T00:00:00.000"

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import statistics
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api_server.stats import price_deviation, round_deviation
+from api_server.stats import price_deviation, roll_window, round_deviation
 
 
 def test_example_from_the_contract() -> None:
@@ -38,3 +39,16 @@ def test_rounding(raw: float, shown: float) -> None:
 def test_no_prices_is_an_error() -> None:
     with pytest.raises(ValueError):
         price_deviation([])
+
+
+def test_roll_window_keeps_the_newest_points_newest_first() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    window = tuple((t0 + timedelta(minutes=m), float(m)) for m in (3, 2, 1))
+    assert roll_window(window, t0 + timedelta(minutes=4), 4.0, size=3) == (
+        (t0 + timedelta(minutes=4), 4.0),
+        (t0 + timedelta(minutes=3), 3.0),
+        (t0 + timedelta(minutes=2), 2.0),
+    )
+    late = roll_window(window, t0 + timedelta(minutes=1, seconds=30), 1.5, size=4)
+    assert [price for _, price in late] == [3.0, 2.0, 1.5, 1.0]
+    assert len(roll_window((), t0, 1.0)) == 1

@@ -1,0 +1,78 @@
+"""The API with a preloaded price history, for `make bench` only.
+
+The embedded store lives inside the API process, so a history of N records per coin must be
+loaded inside it. This factory builds the production app (`api_server.create_app()`), inserts N
+synthetic records per tracked coin through the real `Store`, rebuilds each coin's snapshot with
+the real `Ingestor`, and returns the app. gunicorn serves it with the production config:
+
+    python -m gunicorn -c python:api_server.gunicorn_conf 'cryptostats_dev.bench_app:create_app()'
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask
+
+import api_server
+from api_server.services import EXTENSION, Services
+from api_server.store import Observation
+from cryptostats.config import Settings
+
+log = logging.getLogger(__name__)
+
+HISTORY_ENV = "BENCH_HISTORY_PER_COIN"
+"""Environment variable: how many synthetic records to load per tracked coin (default 0)."""
+
+RECORD_SPACING = timedelta(minutes=1)
+"""Time between two synthetic records of a coin."""
+
+HISTORY_END_AGO = timedelta(hours=1)
+"""The newest synthetic record is this old, so every live observation is newer."""
+
+SOURCE = "bench-synthetic"
+"""The `source` of synthetic records, so they are never mistaken for market data."""
+
+
+def create_app() -> Flask:
+    """Build the production app, then load the synthetic history into its store."""
+    settings = Settings.from_env()
+    app = api_server.create_app(settings)
+    records = int(os.environ.get(HISTORY_ENV, "0"))
+    if records > 0:
+        load_history(app.extensions[EXTENSION], settings, records)
+    return app
+
+
+def load_history(services: Services, settings: Settings, records: int) -> None:
+    """Insert `records` synthetic observations per tracked coin and rebuild the snapshots."""
+    started = time.monotonic()
+    newest = datetime.now(UTC) - HISTORY_END_AGO
+    for coin in settings.coin_names:
+        for observed_at, price in synthetic_walk(coin, records, newest):
+            obs = Observation(coin, observed_at, price, price * 1e7, 0.0, SOURCE)
+            services.store.add_observation(obs)
+        services.ingestor.rebuild_snapshot(coin)
+    services.view.refresh()
+    log.warning(
+        "BENCH: loaded %d SYNTHETIC records per coin for %d coins in %.1f s",
+        records,
+        len(settings.coin_names),
+        time.monotonic() - started,
+    )
+
+
+def synthetic_walk(coin: str, records: int, newest: datetime) -> list[tuple[datetime, float]]:
+    """Return `records` (observedAt, price) points of a seeded random walk, oldest first."""
+    rng = random.Random(f"bench:{coin}")
+    price = 100.0
+    points = []
+    for i in range(records):
+        price *= math.exp(rng.gauss(0.0, 0.004))
+        points.append((newest - (records - 1 - i) * RECORD_SPACING, price))
+    return points
