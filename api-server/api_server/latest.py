@@ -118,6 +118,10 @@ class LatestView:
         self.get("")
         return dict(self._coins)
 
+    def current(self) -> dict[str, CoinView]:
+        """Return the views loaded so far, never waiting for the store (metrics, status)."""
+        return dict(self._coins)
+
     @property
     def store_error(self) -> str | None:
         """The last store error, or None while the store answers."""

@@ -23,7 +23,6 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api_server.errors import StoreUnavailable
 from api_server.ingest import IngestReport
 from api_server.latest import LatestView
 
@@ -51,10 +50,7 @@ class DataAgeCollector(Collector):
             "Seconds since the newest stored observation of the coin (upstream time)",
             labels=["coin"],
         )
-        try:
-            views = self.view.all()
-        except StoreUnavailable:
-            views = {}
+        views = self.view.current()
         now = time.time()
         for coin in self.coins:
             if coin in views:

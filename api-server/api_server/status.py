@@ -88,10 +88,7 @@ def ingest_entry(doc: dict[str, Any]) -> dict[str, Any]:
 
 def coin_ages(found: Services, settings: Settings) -> dict[str, dict[str, Any]]:
     """Return, per tracked coin, when its newest data was observed and how old it is."""
-    try:
-        views = found.view.all()
-    except StoreUnavailable:
-        views = {}
+    views = found.view.current()
     now = datetime.now(UTC)
     ages: dict[str, dict[str, Any]] = {}
     for coin in settings.coin_names:

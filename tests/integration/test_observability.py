@@ -36,7 +36,7 @@ def test_logs_are_json_lines_with_request_ids_and_never_the_key(stack: Stack) ->
         == "it-42"
     )
     # Upstream failures put exception texts in the logs: they must not carry the key either.
-    sim.fault("server_error")
+    sim.fault("error_200")
     time.sleep(0.5)  # past the claim window of the first ingest
     worker = stack.worker(COINGECKO_API_KEY=API_KEY)
     wait_until(
@@ -77,7 +77,13 @@ def test_metrics_add_up_over_two_gunicorn_workers(stack: Stack, tmp_path: Path) 
     scratch.mkdir()
     # Two processes need a shared store; an unreachable MongoDB makes reads 503, which is fine
     # here: /health and /metrics need no store.
-    api = stack.api(None, MONGO_URI="mongodb://127.0.0.1:9/", API_WORKERS="2", TMPDIR=str(scratch))
+    api = stack.api(
+        None,
+        MONGO_URI="mongodb://127.0.0.1:9/",
+        COINGECKO_API_URL="http://127.0.0.1:9",  # refused at once: the start-up fetch is short
+        API_WORKERS="2",
+        TMPDIR=str(scratch),
+    )
     assert [p.name for p in scratch.iterdir()][0].startswith("cryptostats-metrics-")
 
     def pids_serving_health() -> set[int]:
@@ -94,7 +100,9 @@ def test_metrics_add_up_over_two_gunicorn_workers(stack: Stack, tmp_path: Path) 
     for _ in range(6):  # scrapes land on either worker; each must see every process's counts
         assert scrape(api.url)[HEALTH_200] == logged
     assert api.get("/api/stats?coin=bitcoin").status_code == 503
-    api.process.stop()
+    # With the store unreachable a worker may need more than the default 5 s to finish its
+    # subscriber's store calls; give gunicorn time to exit on its own and run on_exit.
+    assert api.process.stop(timeout=20) == 0
     assert not list(scratch.iterdir()), "the metrics directory was left behind"
 
 
@@ -102,7 +110,7 @@ def test_docs_page_renders_offline_in_a_real_browser(stack: Stack, tmp_path: Pat
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium is not installed")
-    api = stack.api(None)
+    api = stack.api(None, COINGECKO_API_URL="http://127.0.0.1:9")
     html = api.get("/docs").text
     assert not re.search(r"(src|href)=\"https?://", html), "the page loads something remote"
     cmd = [

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from api_server.errors import UpstreamError
 from api_server.observability import request_id_from
@@ -93,7 +95,9 @@ def test_one_access_line_per_request_with_its_id(
 def test_every_line_of_a_request_has_its_id(
     harness: Harness, log_lines: Callable[[], list[dict]]
 ) -> None:
-    harness.services.redis = redis.Redis(port=1, socket_connect_timeout=0.2)
+    harness.services.redis = redis.Redis(
+        port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
     harness.client.get("/api/status", headers={"X-Request-ID": "req-status"})
     harness.client.get("/health")
     during = [line for line in log_lines() if "heartbeat" in line["message"]]

@@ -3,6 +3,8 @@ from __future__ import annotations
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from api_server.errors import UpstreamError
 from cryptostats.messages import Heartbeat, heartbeat_key
@@ -57,7 +59,9 @@ def test_status_without_data_or_heartbeat_has_nulls(harness: Harness) -> None:
 
 
 def test_status_answers_when_redis_is_down(harness: Harness) -> None:
-    harness.services.redis = redis.Redis(port=1, socket_connect_timeout=0.2)
+    harness.services.redis = redis.Redis(
+        port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
     resp = harness.client.get("/api/status")
     assert resp.status_code == 200
     assert resp.get_json()["worker"]["heartbeatAgeSeconds"] is None
