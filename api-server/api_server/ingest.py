@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -50,6 +51,7 @@ class IngestReport:
     upstream_calls: int = 0
     errors: list[str] = field(default_factory=list)
     source: str = ""
+    error_kind: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON- and BSON-friendly dict."""
@@ -87,6 +89,8 @@ class Ingestor:
         self.view = view
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.recent: deque[IngestReport] = deque(maxlen=RECENT_INGESTS)
+        self.listeners: list[Callable[[IngestReport], None]] = []
+        """Called with every finished report (metrics)."""
         self._lock = threading.Lock()
 
     def ingest(self, reason: str) -> IngestReport | None:
@@ -146,6 +150,8 @@ class Ingestor:
             report.outcome = "ok" if not report.skipped else "partial"
         except UpstreamError as exc:
             report.outcome = "upstream_error"
+            report.error_kind = exc.kind
+            report.upstream_calls = exc.calls
             report.errors.append(str(exc))
             log.error("upstream fetch failed (%s); nothing stored, next trigger retries", exc)
         except StoreUnavailable as exc:
@@ -170,12 +176,20 @@ class Ingestor:
             )
             added = self.store.add_observation(obs)
             (report.stored if added else report.duplicates).append(quote.coin)
-            self._update_snapshot(obs, added, previous.get(quote.coin))
+            self._update_snapshot(obs, added, previous.get(quote.coin), quote.symbol, quote.name)
 
-    def _update_snapshot(self, obs: Observation, added: bool, previous: Snapshot | None) -> None:
+    def _update_snapshot(
+        self,
+        obs: Observation,
+        added: bool,
+        previous: Snapshot | None,
+        symbol: str = "",
+        name: str = "",
+    ) -> None:
         # The snapshot carries its price window, so this costs the same whatever the history size.
         if previous is None or not previous.window:
-            self.rebuild_snapshot(obs.coin)  # first record, or a snapshot from before windows
+            # First record, or a snapshot from before windows.
+            self.rebuild_snapshot(obs.coin, symbol=symbol, name=name)
             return
         window = previous.window
         newest: Observation | Snapshot = previous
@@ -183,17 +197,24 @@ class Ingestor:
             window = roll_window(window, obs.observed_at, obs.price)
             if obs.observed_at > previous.observed_at:
                 newest = obs
-        self._save_snapshot(obs.coin, newest, window)
+        self._save_snapshot(
+            obs.coin, newest, window, symbol or previous.symbol, name or previous.name
+        )
 
-    def rebuild_snapshot(self, coin: str) -> None:
+    def rebuild_snapshot(self, coin: str, *, symbol: str = "", name: str = "") -> None:
         """Recompute a coin's snapshot and price window from its newest stored records."""
         recent = self.store.recent_observations(coin, DEVIATION_WINDOW)
         if recent:
             window = tuple((obs.observed_at, obs.price) for obs in recent)
-            self._save_snapshot(coin, recent[0], window)
+            self._save_snapshot(coin, recent[0], window, symbol, name)
 
     def _save_snapshot(
-        self, coin: str, newest: Observation | Snapshot, window: tuple[PricePoint, ...]
+        self,
+        coin: str,
+        newest: Observation | Snapshot,
+        window: tuple[PricePoint, ...],
+        symbol: str = "",
+        name: str = "",
     ) -> None:
         self.store.save_snapshot(
             Snapshot(
@@ -207,11 +228,16 @@ class Ingestor:
                 updated_at=datetime.now(UTC),
                 source=newest.source,
                 window=window,
+                symbol=symbol,
+                name=name,
             )
         )
 
     def _finish(self, report: IngestReport) -> None:
-        took = (report.finished_at or report.started_at) - report.started_at
+        took_ms = round(
+            ((report.finished_at or report.started_at) - report.started_at).total_seconds() * 1000,
+            1,
+        )
         log.info(
             "ingest %s (%s): stored=%d duplicates=%d skipped=%d upstream_calls=%d in %.0f ms",
             report.outcome,
@@ -220,8 +246,21 @@ class Ingestor:
             len(report.duplicates),
             len(report.skipped),
             report.upstream_calls,
-            took.total_seconds() * 1000,
+            took_ms,
+            extra={
+                "event": "ingest",
+                "outcome": report.outcome,
+                "reason": report.reason,
+                "stored": len(report.stored),
+                "duplicates": len(report.duplicates),
+                "skipped": len(report.skipped),
+                "upstream_calls": report.upstream_calls,
+                "duration_ms": took_ms,
+                "source": report.source,
+            },
         )
+        for listener in self.listeners:
+            listener(report)
         try:
             self.store.record_ingest(report.to_dict())
         except StoreUnavailable as exc:

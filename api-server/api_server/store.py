@@ -65,6 +65,8 @@ class Snapshot:
     observed_at: datetime
     updated_at: datetime
     source: str
+    symbol: str = ""
+    name: str = ""
     window: tuple[PricePoint, ...] = ()
     """The newest prices the deviation covers, newest first (empty when not loaded)."""
 
@@ -189,6 +191,8 @@ class Store:
             "observedAt": to_bson_time(snap.observed_at),
             "updatedAt": to_bson_time(snap.updated_at),
             "source": snap.source,
+            "symbol": snap.symbol,
+            "name": snap.name,
             "window": [{"observedAt": to_bson_time(t), "price": p} for t, p in snap.window],
         }
         with _translated_errors():
@@ -239,6 +243,8 @@ def _snapshot(doc: dict[str, Any]) -> Snapshot:
         observed_at=from_bson_time(doc["observedAt"]),
         updated_at=from_bson_time(doc["updatedAt"]),
         source=str(doc.get("source", "")),
+        symbol=str(doc.get("symbol") or ""),
+        name=str(doc.get("name") or ""),
         window=tuple(
             (from_bson_time(point["observedAt"]), float(point["price"]))
             for point in doc.get("window", ())
