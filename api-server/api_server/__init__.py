@@ -10,6 +10,7 @@ from flask import Flask, request
 from werkzeug.exceptions import RequestURITooLarge
 
 from api_server.coingecko import CoinGeckoClient
+from api_server.dashboard import bp as dashboard_bp
 from api_server.handlers import register_error_handlers
 from api_server.ingest import Ingestor, MarketSource
 from api_server.latest import LatestView
@@ -42,7 +43,7 @@ def create_app(
 ) -> Flask:
     """Build the app; collaborators default to real clients made from settings."""
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the dashboard blueprint serves static/
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -76,6 +77,7 @@ def create_app(
             raise RequestURITooLarge()
 
     app.register_blueprint(bp)
+    app.register_blueprint(dashboard_bp)
     register_error_handlers(app)
     return app
 
