@@ -14,6 +14,7 @@ from api_server.dashboard import bp as dashboard_bp
 from api_server.handlers import register_error_handlers
 from api_server.ingest import Ingestor, MarketSource
 from api_server.latest import LatestView
+from api_server.readiness import bp as readiness_bp
 from api_server.routes import bp
 from api_server.services import EXTENSION, Services
 from api_server.store import Store
@@ -77,6 +78,7 @@ def create_app(
             raise RequestURITooLarge()
 
     app.register_blueprint(bp)
+    app.register_blueprint(readiness_bp)
     app.register_blueprint(dashboard_bp)
     register_error_handlers(app)
     return app

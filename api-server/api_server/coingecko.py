@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from api_server.errors import UpstreamError
@@ -22,10 +27,10 @@ PAGE_SIZE = 250
 """Most coins `/coins/markets` returns in one call (its per_page maximum)."""
 
 CONNECT_TIMEOUT = 3.05
-"""Seconds to open a connection to CoinGecko."""
+"""Seconds to open a connection to CoinGecko (less when the fetch budget is smaller)."""
 
 READ_TIMEOUT = 10.0
-"""Seconds to wait for CoinGecko's answer once connected."""
+"""Seconds to wait for CoinGecko's answer once connected (less when the fetch budget is smaller)."""
 
 RETRIES = 3
 """Retries after the first attempt on 429, 5xx and connection errors."""
@@ -37,7 +42,146 @@ BACKOFF_JITTER = 0.5
 """Up to this many random seconds added to each backoff."""
 
 BACKOFF_MAX = 20.0
-"""Longest single wait between attempts, whatever the server asks for."""
+"""Longest single wait between attempts; a server asking for longer is not retried now."""
+
+FETCH_BUDGET_MAX = 60.0
+"""Most seconds one upstream call may take, retries and waits included."""
+
+FETCH_BUDGET_SHARE = 0.5
+"""Share of the update interval one upstream call may take, so a fetch never runs into the next."""
+
+
+@dataclass(frozen=True)
+class FetchBudget:
+    """Time limits of one upstream call, derived from the update interval."""
+
+    total: float
+    connect: float
+    read: float
+
+    @classmethod
+    def for_interval(cls, interval_seconds: float) -> FetchBudget:
+        """Give a call at most half an interval (60 s at most), timeouts included."""
+        total = min(FETCH_BUDGET_MAX, interval_seconds * FETCH_BUDGET_SHARE)
+        return cls(
+            total=total,
+            connect=min(CONNECT_TIMEOUT, total * 0.2),
+            read=min(READ_TIMEOUT, total * 0.4),
+        )
+
+    @property
+    def attempt(self) -> float:
+        """Longest one attempt can take (connect plus read timeout)."""
+        return self.connect + self.read
+
+
+class BudgetRetry(Retry):
+    """urllib3's Retry, bounded by a time budget and aware of CoinGecko's rate-limit headers.
+
+    - `Retry-After` is honoured; when absent, `x-ratelimit-reset` (a date or Unix time) is.
+    - A wait the server asks for that is longer than `backoff_max`, or that would not leave room
+      for one more attempt within the budget, ends the retries at once: the caller reports it and
+      the next trigger tries again, rather than stalling the subscriber.
+    - The budget starts at the first failed attempt and is cut by one attempt's worst time, so
+      the whole call (first attempt included) stays within `budget.total`.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        budget: FetchBudget | None = None,
+        deadline: float | None = None,
+        planned_wait: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.budget = budget or FetchBudget.for_interval(FETCH_BUDGET_MAX / FETCH_BUDGET_SHARE)
+        self.deadline = deadline
+        self.planned_wait = planned_wait
+
+    def new(self, **kw: Any) -> Self:
+        kw.setdefault("budget", self.budget)
+        kw.setdefault("deadline", self.deadline)
+        kw.setdefault("planned_wait", 0.0)
+        return super().new(**kw)
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        """Seconds the server asks to wait: Retry-After, else x-ratelimit-reset, else None."""
+        found = super().get_retry_after(response)
+        if found is not None:
+            return found
+        return ratelimit_reset_seconds(response.headers.get("x-ratelimit-reset"))
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        """Count the failure, then give up when the next wait would not fit the budget."""
+        now = time.monotonic()
+        deadline = self.deadline
+        if deadline is None:
+            deadline = now + self.budget.total - self.budget.attempt
+        # Raises when the retry counts are exhausted.
+        new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        new_retry.deadline = deadline
+        asked = self.get_retry_after(response) if response is not None else None
+        wait = asked if asked is not None else new_retry.get_backoff_time()
+        why = None
+        if asked is not None and asked > self.backoff_max:
+            why = f"server asks to wait {asked:.0f} s, more than {self.backoff_max:.0f} s"
+        elif now + wait > deadline:
+            why = f"a wait of {wait:.1f} s does not fit the {self.budget.total:.0f} s budget"
+        cause = f"HTTP {response.status}" if response is not None else _describe_reason(error)
+        if why is not None:
+            log.warning("upstream %s; not retrying: %s", cause, why)
+            reason = error or ResponseError(f"{cause}; {why}")
+            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+        log.warning("upstream %s; retrying in %.1f s", cause, wait)
+        new_retry.planned_wait = wait
+        return new_retry
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        """Sleep the wait decided when the failure was counted."""
+        if self.planned_wait > 0:
+            time.sleep(self.planned_wait)
+
+
+def ratelimit_reset_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Parse `x-ratelimit-reset` ("2025-07-25 14:54:00 +0000", ISO 8601 or Unix seconds)."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    current = time.time() if now is None else now
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None:
+        if not math.isfinite(number):
+            return None
+        # Large numbers are a Unix time; small ones a number of seconds.
+        return max(0.0, number - current) if number > 1e9 else max(0.0, number)
+    for parse in (
+        lambda t: datetime.strptime(t, "%Y-%m-%d %H:%M:%S %z"),
+        lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")),
+    ):
+        try:
+            moment = parse(text)
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return max(0.0, moment.timestamp() - current)
+    return None
+
+
+def _describe_reason(error: Exception | None) -> str:
+    return "error" if error is None else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -68,7 +212,8 @@ class CoinGeckoClient:
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
         self.base_url = settings.coingecko_api_url
-        self.session = session or build_session()
+        self.budget = FetchBudget.for_interval(settings.update_interval_seconds)
+        self.session = session or build_session(self.budget)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = "cryptostats/0.1"
         if settings.coingecko_api_key:
@@ -111,9 +256,14 @@ class CoinGeckoClient:
         }
         url = f"{self.base_url}/coins/markets"
         try:
-            response = self.session.get(url, params=params, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+            response = self.session.get(
+                url, params=params, timeout=(self.budget.connect, self.budget.read)
+            )
         except requests.exceptions.RetryError as exc:
             raise UpstreamError("retries_exhausted", _describe(exc)) from None
+        except requests.exceptions.ConnectionError as exc:
+            kind = "timeout" if _caused_by_read_timeout(exc) else "connection"
+            raise UpstreamError(kind, _describe(exc)) from None
         except requests.exceptions.Timeout as exc:
             raise UpstreamError("timeout", _describe(exc)) from None
         except requests.exceptions.RequestException as exc:
@@ -121,9 +271,9 @@ class CoinGeckoClient:
         return parse_markets_response(response)
 
 
-def build_session() -> requests.Session:
+def build_session(budget: FetchBudget | None = None) -> requests.Session:
     """Return a session that retries 429, 5xx and connection errors with backoff and jitter."""
-    retry = Retry(
+    retry = BudgetRetry(
         total=RETRIES,
         connect=RETRIES,
         read=RETRIES,
@@ -135,6 +285,7 @@ def build_session() -> requests.Session:
         allowed_methods=frozenset({"GET"}),
         respect_retry_after_header=True,
         raise_on_status=False,
+        budget=budget,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -146,7 +297,7 @@ def build_session() -> requests.Session:
 def parse_markets_response(response: requests.Response) -> list[Any]:
     """Return the rows of a `/coins/markets` answer, or raise UpstreamError for anything else."""
     if response.status_code == 429:
-        raise UpstreamError("rate_limited", "HTTP 429 after retries")
+        raise UpstreamError("rate_limited", f"HTTP 429{_wait_hint(response)}")
     if response.status_code >= 500:
         raise UpstreamError("server_error", f"HTTP {response.status_code} after retries")
     if response.status_code != 200:
@@ -209,6 +360,20 @@ def _sketch(value: Any) -> str:
         return "null"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _wait_hint(response: requests.Response) -> str:
+    asked = response.headers.get("Retry-After")
+    if asked is not None:
+        return f" (Retry-After: {asked[:40]})"
+    reset = response.headers.get("x-ratelimit-reset")
+    return f" (x-ratelimit-reset: {reset[:40]})" if reset else ""
+
+
+def _caused_by_read_timeout(exc: requests.exceptions.ConnectionError) -> bool:
+    # requests reports a read timeout that exhausted the retries as a ConnectionError.
+    inner = exc.args[0] if exc.args else None
+    return isinstance(inner, MaxRetryError) and isinstance(inner.reason, ReadTimeoutError)
 
 
 def _describe(exc: Exception) -> str:

@@ -1,0 +1,152 @@
+"""`GET /ready`: can this process serve fresh data? One JSON body naming every check.
+
+Required checks decide the status (200 ready, 503 not): Redis answers, the store answers, this
+process's subscriber thread is alive and subscribed, and every tracked coin has data younger than
+STALE_AFTER_INTERVALS update intervals. The worker's heartbeat and the last ingest are reported for
+the operator but do not make the API unready: restarting the API would not fix either.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, current_app, json
+
+from api_server.errors import StoreUnavailable
+from api_server.services import Services, services
+from cryptostats.heartbeat import HEARTBEAT_MAX_AGE, read_heartbeat
+
+bp = Blueprint("readiness", __name__)
+
+STALE_AFTER_INTERVALS = 2
+"""Data older than this many update intervals is stale: at least one trigger was missed."""
+
+
+@bp.get("/ready")
+def ready() -> Response:
+    """Answer 200 when every required check passes, else 503; always name every check."""
+    found = services()
+    interval = current_app.config["SETTINGS"].update_interval_seconds
+    checks = {
+        "redis": redis_check(found.redis),
+        "store": store_check(found),
+        "subscriber": subscriber_check(found),
+        "data": data_check(found, interval),
+        "worker": worker_check(found),
+        "lastIngest": last_ingest_check(found),
+    }
+    is_ready = all(check["ok"] for check in checks.values() if check["required"])
+    body = {"status": "ready" if is_ready else "not ready", "checks": checks}
+    return Response(json.dumps(body), status=200 if is_ready else 503, mimetype="application/json")
+
+
+def redis_check(client: redis.Redis) -> dict[str, Any]:
+    """Ping Redis and time it."""
+    started = time.perf_counter()
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return {"ok": False, "required": True, "error": _error(exc)}
+    return {"ok": True, "required": True, "latencyMs": _ms(started)}
+
+
+def store_check(found: Services) -> dict[str, Any]:
+    """Ping the data store and time it."""
+    started = time.perf_counter()
+    try:
+        found.store.ping()
+    except StoreUnavailable as exc:
+        return {"ok": False, "required": True, "error": exc.message, "latencyMs": _ms(started)}
+    return {
+        "ok": True,
+        "required": True,
+        "embedded": found.store.embedded,
+        "latencyMs": _ms(started),
+    }
+
+
+def subscriber_check(found: Services) -> dict[str, Any]:
+    """Report whether this process's subscriber thread runs and is subscribed."""
+    sub = found.subscriber
+    alive, subscribed = sub.alive, sub.subscribed.is_set()
+    return {
+        "ok": alive and subscribed,
+        "required": True,
+        "alive": alive,
+        "subscribed": subscribed,
+        "reconnects": sub.reconnects,
+        "triggers": sub.triggers,
+        "lastError": sub.last_error,
+    }
+
+
+def data_check(found: Services, interval: int) -> dict[str, Any]:
+    """Report the age and sample count of every tracked coin's newest data."""
+    limit = STALE_AFTER_INTERVALS * interval
+    try:
+        views = found.view.all()
+    except StoreUnavailable as exc:
+        return {"ok": False, "required": True, "error": exc.message}
+    now = datetime.now(UTC)
+    coins: dict[str, Any] = {}
+    for coin in found.ingestor.settings.coin_names:
+        view = views.get(coin)
+        if view is None:
+            coins[coin] = {"fresh": False, "ageSeconds": None, "samples": 0}
+            continue
+        snap = view.snapshot
+        age = (now - snap.updated_at).total_seconds()
+        coins[coin] = {
+            "fresh": age <= limit,
+            "ageSeconds": round(age, 3),
+            "observedAt": snap.observed_at.isoformat(),
+            "samples": snap.samples,
+        }
+    ok = all(entry["fresh"] for entry in coins.values())
+    return {"ok": ok, "required": True, "staleAfterSeconds": limit, "coins": coins}
+
+
+def worker_check(found: Services) -> dict[str, Any]:
+    """Report the age of the worker's heartbeat (informational)."""
+    beat = read_heartbeat(found.redis, found.subscriber.channel)
+    result: dict[str, Any] = {
+        "ok": beat.fresh,
+        "required": False,
+        "heartbeatAgeSeconds": beat.age_seconds,
+        "maxAgeSeconds": HEARTBEAT_MAX_AGE,
+    }
+    if beat.heartbeat is not None and beat.heartbeat.next_trigger_at is not None:
+        result["nextTriggerInSeconds"] = round(beat.heartbeat.next_trigger_at - time.time(), 3)
+    if beat.problem:
+        result["error"] = beat.problem
+    return result
+
+
+def last_ingest_check(found: Services) -> dict[str, Any]:
+    """Report the newest ingest of any process (from the store), or of this one (informational)."""
+    try:
+        newest = found.store.recent_ingests(1)
+    except StoreUnavailable:
+        newest = [found.ingestor.recent[0].to_dict()] if found.ingestor.recent else []
+    if not newest:
+        return {"ok": False, "required": False, "error": "no ingest yet"}
+    report = {key: _plain(value) for key, value in newest[0].items()}
+    return {"ok": report.get("outcome") == "ok", "required": False, **report}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.isoformat()
+    return value
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
