@@ -27,11 +27,21 @@ function checkOk(check) {
 
 function checkDetail(check) {
   if (!check || typeof check !== "object") return "";
-  for (const key of ["detail", "error", "message", "reason"]) {
+  for (const key of ["error", "detail", "message", "reason"]) {
     if (typeof check[key] === "string" && check[key]) return check[key];
   }
-  if (isNumber(check.ageSeconds)) return `${fmt.duration(check.ageSeconds)} old`;
-  return "";
+  const parts = [];
+  if (check.embedded === true) parts.push("embedded");
+  if (isNumber(check.latencyMs)) parts.push(`${check.latencyMs} ms`);
+  if (isNumber(check.heartbeatAgeSeconds)) parts.push(`beat ${fmt.duration(check.heartbeatAgeSeconds)} ago`);
+  if (isNumber(check.ageSeconds)) parts.push(`${fmt.duration(check.ageSeconds)} old`);
+  if (check.coins && typeof check.coins === "object") {
+    const coins = Object.values(check.coins);
+    parts.push(`${coins.filter((c) => c && c.fresh).length}/${coins.length} coins fresh`);
+  }
+  if (typeof check.outcome === "string") parts.push(check.outcome);
+  if (check.required === false) parts.push("info");
+  return parts.join(" · ");
 }
 
 /** The checks of a /ready body as [name, check] pairs, whether given as an object or a list. */
