@@ -9,8 +9,10 @@ import redis
 from flask import Flask, request
 from werkzeug.exceptions import RequestURITooLarge
 
+from api_server import ask, catalog, status
 from api_server.coingecko import CoinGeckoClient
 from api_server.dashboard import bp as dashboard_bp
+from api_server.docs import create_api
 from api_server.handlers import register_error_handlers
 from api_server.ingest import Ingestor, MarketSource
 from api_server.latest import LatestView
@@ -77,7 +79,9 @@ def create_app(
         if len(request.query_string) > MAX_QUERY_BYTES:
             raise RequestURITooLarge()
 
-    app.register_blueprint(bp)
+    api = create_api(app)
+    for blueprint in (bp, catalog.bp, status.bp, ask.bp):
+        api.register_blueprint(blueprint)
     app.register_blueprint(readiness_bp)
     app.register_blueprint(dashboard_bp)
     register_error_handlers(app)

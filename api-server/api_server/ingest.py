@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -50,6 +51,7 @@ class IngestReport:
     upstream_calls: int = 0
     errors: list[str] = field(default_factory=list)
     source: str = ""
+    error_kind: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON- and BSON-friendly dict."""
@@ -87,6 +89,8 @@ class Ingestor:
         self.view = view
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.recent: deque[IngestReport] = deque(maxlen=RECENT_INGESTS)
+        self.listeners: list[Callable[[IngestReport], None]] = []
+        """Called with every finished report (metrics)."""
         self._lock = threading.Lock()
 
     def ingest(self, reason: str) -> IngestReport | None:
@@ -146,6 +150,7 @@ class Ingestor:
             report.outcome = "ok" if not report.skipped else "partial"
         except UpstreamError as exc:
             report.outcome = "upstream_error"
+            report.error_kind = exc.kind
             report.errors.append(str(exc))
             log.error("upstream fetch failed (%s); nothing stored, next trigger retries", exc)
         except StoreUnavailable as exc:
@@ -172,9 +177,9 @@ class Ingestor:
             else:
                 report.duplicates.append(quote.coin)
         for quote in result.quotes:
-            self._update_snapshot(quote.coin)
+            self._update_snapshot(quote.coin, symbol=quote.symbol, name=quote.name)
 
-    def _update_snapshot(self, coin: str) -> None:
+    def _update_snapshot(self, coin: str, *, symbol: str = "", name: str = "") -> None:
         recent = self.store.recent_observations(coin, DEVIATION_WINDOW)
         if not recent:
             return
@@ -190,11 +195,16 @@ class Ingestor:
                 observed_at=newest.observed_at,
                 updated_at=datetime.now(UTC),
                 source=newest.source,
+                symbol=symbol,
+                name=name,
             )
         )
 
     def _finish(self, report: IngestReport) -> None:
-        took = (report.finished_at or report.started_at) - report.started_at
+        took_ms = round(
+            ((report.finished_at or report.started_at) - report.started_at).total_seconds() * 1000,
+            1,
+        )
         log.info(
             "ingest %s (%s): stored=%d duplicates=%d skipped=%d upstream_calls=%d in %.0f ms",
             report.outcome,
@@ -203,8 +213,21 @@ class Ingestor:
             len(report.duplicates),
             len(report.skipped),
             report.upstream_calls,
-            took.total_seconds() * 1000,
+            took_ms,
+            extra={
+                "event": "ingest",
+                "outcome": report.outcome,
+                "reason": report.reason,
+                "stored": len(report.stored),
+                "duplicates": len(report.duplicates),
+                "skipped": len(report.skipped),
+                "upstream_calls": report.upstream_calls,
+                "duration_ms": took_ms,
+                "source": report.source,
+            },
         )
+        for listener in self.listeners:
+            listener(report)
         try:
             self.store.record_ingest(report.to_dict())
         except StoreUnavailable as exc:

@@ -7,11 +7,15 @@ JSON bodies rendered once. A request never queries the store unless the view was
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from werkzeug.http import http_date
 
 from api_server.errors import StoreUnavailable
 from api_server.store import Snapshot, Store
@@ -24,25 +28,51 @@ RETRY_LOAD_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class CoinView:
-    """A coin's snapshot with its response bodies rendered once."""
+    """A coin's snapshot with its response bodies and validators rendered once."""
 
     snapshot: Snapshot
     stats_body: bytes
     deviation_body: bytes
+    stats_etag: str
+    deviation_etag: str
+    last_modified: str
+    """HTTP date of the newest observation (never later than the snapshot's update)."""
+    last_modified_ts: int
+    updated_ts: float
 
 
 def render(snapshot: Snapshot) -> CoinView:
-    """Render the contract's response bodies for a snapshot."""
+    """Render the contract's response bodies, their ETags and Last-Modified for a snapshot."""
     stats = {
         "price": snapshot.price,
         "marketCap": snapshot.market_cap,
         "24hChange": snapshot.change_24h,
     }
+    stats_body = json.dumps(stats).encode()
+    deviation_body = json.dumps({"deviation": snapshot.deviation}).encode()
+    modified = min(snapshot.observed_at, snapshot.updated_at)
     return CoinView(
         snapshot=snapshot,
-        stats_body=json.dumps(stats).encode(),
-        deviation_body=json.dumps({"deviation": snapshot.deviation}).encode(),
+        stats_body=stats_body,
+        deviation_body=deviation_body,
+        stats_etag=entity_tag(stats_body),
+        deviation_etag=entity_tag(deviation_body),
+        last_modified=http_date(modified),
+        last_modified_ts=int(modified.timestamp()),
+        updated_ts=snapshot.updated_at.timestamp(),
     )
+
+
+def iso_time(moment: datetime | None) -> str | None:
+    """Return an aware datetime as ISO 8601 UTC with milliseconds and a Z, or None."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def entity_tag(body: bytes) -> str:
+    """Return a strong ETag (quoted) derived from a response body."""
+    return '"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"'
 
 
 class LatestView:

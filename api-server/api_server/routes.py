@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from collections.abc import Callable
+from typing import Any
 
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+
+from api_server.conditional import cached_json
+from api_server.docs import (
+    CACHED_READ_HEADERS,
+    COIN_PARAM,
+    CONDITIONAL_PARAMS,
+    NOT_MODIFIED_DOC,
+    REQUEST_ID_PARAM,
+    header_refs,
+)
 from api_server.errors import CoinNotTracked, InvalidRequest, NoData
 from api_server.latest import CoinView
+from api_server.schemas import DeviationSchema, ErrorSchema, HealthSchema, StatsSchema
 from api_server.services import services
 
-bp = Blueprint("api", __name__)
+bp = Blueprint("api", __name__, description="The original contract: stats, deviation, health")
 
 MAX_ECHO = 40
 """How much of a rejected value an error message repeats."""
@@ -16,24 +30,73 @@ MAX_ECHO = 40
 HEALTH_BODY = b'{"status": "OK"}'
 
 
-@bp.get("/health")
+def read_docs(schema: type, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document a coin read endpoint (the body is pre-rendered: the schema only documents it)."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        view = bp.doc(parameters=[COIN_PARAM, *CONDITIONAL_PARAMS, REQUEST_ID_PARAM])(view)
+        view = bp.alt_response(
+            200, schema=schema, description=what, headers=CACHED_READ_HEADERS, success=True
+        )(view)
+        view = bp.alt_response(304, description=NOT_MODIFIED_DOC, headers=CACHED_READ_HEADERS)(view)
+        for status, why in ERRORS.items():
+            view = bp.alt_response(
+                status, schema=ErrorSchema, description=why, headers=header_refs("X-Request-ID")
+            )(view)
+        return view
+
+    return decorate
+
+
+ERRORS = {
+    400: "coin missing, repeated or not tracked (the body lists the tracked coins)",
+    404: "coin tracked, no data yet",
+    503: "data store unavailable",
+}
+
+
+@bp.route("/health", methods=["GET"])
+@bp.doc(parameters=[REQUEST_ID_PARAM])
+@bp.alt_response(200, schema=HealthSchema, description="The process serves", success=True)
 def health() -> Response:
     """Answer while the process serves; checks no dependency."""
     return Response(HEALTH_BODY, mimetype="application/json")
 
 
-@bp.get("/api/stats")
-@bp.get("/stats")
+@bp.route("/api/stats", methods=["GET"])
+@bp.route("/stats", methods=["GET"])
+@read_docs(StatsSchema, "Newest price (USD), market cap (USD) and 24 h change (%)")
 def stats() -> Response:
-    """Return the newest price, market cap and 24h change of a coin."""
-    return Response(coin_view().stats_body, mimetype="application/json")
+    """Return the newest price, market cap and 24h change of a coin.
+
+    `/stats` is the same endpoint under its original path.
+    """
+    view = coin_view()
+    return cached_json(
+        view.stats_body,
+        etag=view.stats_etag,
+        last_modified=view.last_modified,
+        last_modified_ts=view.last_modified_ts,
+        updated_ts=view.updated_ts,
+    )
 
 
-@bp.get("/api/deviation")
-@bp.get("/deviation")
+@bp.route("/api/deviation", methods=["GET"])
+@bp.route("/deviation", methods=["GET"])
+@read_docs(DeviationSchema, "Population standard deviation of the newest 100 prices (USD)")
 def deviation() -> Response:
-    """Return the population standard deviation of the newest 100 prices of a coin."""
-    return Response(coin_view().deviation_body, mimetype="application/json")
+    """Return the population standard deviation of the newest 100 prices of a coin.
+
+    Fewer prices when fewer are stored; one gives 0. `/deviation` is the same endpoint.
+    """
+    view = coin_view()
+    return cached_json(
+        view.deviation_body,
+        etag=view.deviation_etag,
+        last_modified=view.last_modified,
+        last_modified_ts=view.last_modified_ts,
+        updated_ts=view.updated_ts,
+    )
 
 
 def requested_coin() -> str:

@@ -57,6 +57,8 @@ class Snapshot:
     observed_at: datetime
     updated_at: datetime
     source: str
+    symbol: str = ""
+    name: str = ""
 
 
 def to_bson_time(moment: datetime) -> datetime:
@@ -173,6 +175,8 @@ class Store:
             "observedAt": to_bson_time(snap.observed_at),
             "updatedAt": to_bson_time(snap.updated_at),
             "source": snap.source,
+            "symbol": snap.symbol,
+            "name": snap.name,
         }
         with _translated_errors():
             self.db[SNAPSHOTS].replace_one({"_id": snap.coin}, doc, upsert=True)
@@ -221,4 +225,6 @@ def _snapshot(doc: dict[str, Any]) -> Snapshot:
         observed_at=from_bson_time(doc["observedAt"]),
         updated_at=from_bson_time(doc["updatedAt"]),
         source=str(doc.get("source", "")),
+        symbol=str(doc.get("symbol") or ""),
+        name=str(doc.get("name") or ""),
     )

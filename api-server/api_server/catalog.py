@@ -1,0 +1,245 @@
+"""Read endpoints beyond the original contract: every tracked coin, and a coin's stored series."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+
+from api_server.conditional import cached_body
+from api_server.docs import (
+    CACHED_READ_HEADERS,
+    COIN_PARAM,
+    CONDITIONAL_PARAMS,
+    NOT_MODIFIED_DOC,
+    REQUEST_ID_PARAM,
+    header_refs,
+    query_param,
+)
+from api_server.errors import InvalidRequest, NoData
+from api_server.latest import CoinView, iso_time
+from api_server.routes import requested_coin
+from api_server.schemas import (
+    MAX_HISTORY_DAYS,
+    MAX_HISTORY_POINTS,
+    SORT_KEYS,
+    CoinListSchema,
+    ErrorSchema,
+    HistorySchema,
+)
+from api_server.services import services
+from api_server.store import Observation
+from cryptostats.config import CoinSpec
+
+bp = Blueprint("market", __name__, description="Every tracked coin, and stored history")
+
+DEFAULT_HISTORY_DAYS = 7
+"""The window of /api/history when `days` is not given."""
+
+WHOLE_NUMBER = re.compile(r"^[0-9]{1,6}$")
+"""What an integer query parameter may look like (no sign, no decimals)."""
+
+ERROR_HEADERS = header_refs("X-Request-ID")
+
+
+@bp.route("/api/coins", methods=["GET"])
+@bp.doc(
+    parameters=[
+        query_param(
+            "sort",
+            {"type": "string", "enum": list(SORT_KEYS)},
+            "Sort key; without it the coins come in configured order. Coins with no data last.",
+        ),
+        query_param(
+            "order",
+            {"type": "string", "enum": ["desc", "asc"]},
+            "With `sort`: default `desc`, except `asc` for `coin`.",
+        ),
+        query_param(
+            "limit",
+            {"type": "integer", "minimum": 1},
+            "Return the first N coins after sorting (1..number of tracked coins): "
+            "`?sort=marketCap&limit=10` is a top 10.",
+        ),
+        *CONDITIONAL_PARAMS,
+        REQUEST_ID_PARAM,
+    ]
+)
+@bp.alt_response(
+    200,
+    schema=CoinListSchema,
+    description="The tracked coins with their newest data",
+    headers=CACHED_READ_HEADERS,
+    success=True,
+)
+@bp.alt_response(304, description=NOT_MODIFIED_DOC, headers=CACHED_READ_HEADERS)
+@bp.alt_response(
+    400, schema=ErrorSchema, description="bad sort, order or limit", headers=ERROR_HEADERS
+)
+@bp.alt_response(
+    503, schema=ErrorSchema, description="data store unavailable", headers=ERROR_HEADERS
+)
+def coins() -> Response:
+    """List every tracked coin with its newest price, market cap, 24 h change and deviation.
+
+    A tracked coin with no data yet is listed with null numbers and times and `samples` 0.
+    """
+    specs = list(current_app.config["SETTINGS"].coins)
+    sort = _choice("sort", SORT_KEYS)
+    order = _choice("order", ("desc", "asc"))
+    limit = _limit(len(specs))
+    views = services().view.all()
+    entries = [coin_entry(spec, views.get(spec.public)) for spec in specs]
+    if sort is not None:
+        entries = sort_coins(entries, sort, order or ("asc" if sort == "coin" else "desc"))
+    entries = entries[:limit]
+    body = json.dumps({"coins": entries, "count": len(entries)}).encode()
+    shown = [views[e["coin"]] for e in entries if e["coin"] in views]
+    return cached_body(
+        body,
+        last_modified=max(
+            (min(v.snapshot.observed_at, v.snapshot.updated_at) for v in shown), default=None
+        ),
+        updated_ts=max((v.updated_ts for v in shown), default=None),
+    )
+
+
+def coin_entry(spec: CoinSpec, view: CoinView | None) -> dict[str, Any]:
+    """Return the /api/coins entry of a coin (nulls when it has no data yet)."""
+    if view is None:
+        return {
+            "coin": spec.public,
+            "symbol": "",
+            "name": "",
+            "price": None,
+            "marketCap": None,
+            "24hChange": None,
+            "deviation": None,
+            "samples": 0,
+            "observedAt": None,
+            "updatedAt": None,
+            "source": None,
+        }
+    snap = view.snapshot
+    return {
+        "coin": spec.public,
+        "symbol": snap.symbol,
+        "name": snap.name,
+        "price": snap.price,
+        "marketCap": snap.market_cap,
+        "24hChange": snap.change_24h,
+        "deviation": snap.deviation,
+        "samples": snap.samples,
+        "observedAt": iso_time(snap.observed_at),
+        "updatedAt": iso_time(snap.updated_at),
+        "source": snap.source,
+    }
+
+
+def sort_coins(entries: list[dict[str, Any]], key: str, order: str) -> list[dict[str, Any]]:
+    """Sort coin entries by a key; entries whose key is null always come last."""
+    known = [e for e in entries if e[key] is not None]
+    unknown = [e for e in entries if e[key] is None]
+    known.sort(key=lambda e: e[key], reverse=order == "desc")
+    return known + unknown
+
+
+@bp.route("/api/history", methods=["GET"])
+@bp.doc(
+    parameters=[
+        COIN_PARAM,
+        query_param(
+            "days",
+            {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY_DAYS, "default": 7},
+            f"How many days back from now (1..{MAX_HISTORY_DAYS}, default 7).",
+        ),
+        *CONDITIONAL_PARAMS,
+        REQUEST_ID_PARAM,
+    ]
+)
+@bp.alt_response(
+    200,
+    schema=HistorySchema,
+    description=f"The stored series, oldest first; at most {MAX_HISTORY_POINTS} points "
+    "(longer series are thinned evenly, keeping the first and the last)",
+    headers=CACHED_READ_HEADERS,
+    success=True,
+)
+@bp.alt_response(304, description=NOT_MODIFIED_DOC, headers=CACHED_READ_HEADERS)
+@bp.alt_response(
+    400,
+    schema=ErrorSchema,
+    description="coin missing, repeated or not tracked; days not a whole number in 1..365",
+    headers=ERROR_HEADERS,
+)
+@bp.alt_response(
+    404, schema=ErrorSchema, description="coin tracked, no data yet", headers=ERROR_HEADERS
+)
+@bp.alt_response(
+    503, schema=ErrorSchema, description="data store unavailable", headers=ERROR_HEADERS
+)
+def history() -> Response:
+    """Return a coin's stored prices and market caps over the last `days` days, newest last."""
+    coin = requested_coin()
+    days = _days()
+    view = services().view.get(coin)
+    if view is None:
+        raise NoData(f"no data for {coin!r} yet; it is fetched on the next update")
+    since = datetime.now(UTC) - timedelta(days=days)
+    series = thin(services().store.history(coin, since), MAX_HISTORY_POINTS)
+    points = [
+        {"time": iso_time(obs.observed_at), "price": obs.price, "marketCap": obs.market_cap}
+        for obs in series
+    ]
+    body = json.dumps({"coin": coin, "days": days, "points": points}).encode()
+    newest = series[-1].observed_at if series else None
+    return cached_body(body, last_modified=newest, updated_ts=view.updated_ts)
+
+
+def thin(series: list[Observation], most: int) -> list[Observation]:
+    """Keep at most `most` evenly spaced items, always the first and the last."""
+    if len(series) <= most:
+        return series
+    if most == 1:
+        return series[-1:]
+    last = len(series) - 1
+    return [series[round(i * last / (most - 1))] for i in range(most)]
+
+
+def _single(name: str) -> str | None:
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise InvalidRequest(f"give the query parameter {name!r} once")
+    return values[0].strip() if values else None
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = _single(name)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise InvalidRequest(f"query parameter {name!r} must be one of: {', '.join(allowed)}")
+    return value
+
+
+def _whole(name: str, low: int, high: int) -> int | None:
+    value = _single(name)
+    if value is None:
+        return None
+    if not WHOLE_NUMBER.match(value) or not low <= int(value) <= high:
+        raise InvalidRequest(f"query parameter {name!r} must be a whole number in {low}..{high}")
+    return int(value)
+
+
+def _limit(tracked: int) -> int:
+    limit = _whole("limit", 1, tracked)
+    return tracked if limit is None else limit
+
+
+def _days() -> int:
+    days = _whole("days", 1, MAX_HISTORY_DAYS)
+    return DEFAULT_HISTORY_DAYS if days is None else days

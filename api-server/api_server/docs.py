@@ -1,0 +1,146 @@
+"""The OpenAPI document (/openapi.json) and Swagger UI (/docs), generated with flask-smorest.
+
+Swagger UI's files come from the swagger-ui-bundle package and are served by the app itself, so
+the page works with no internet access. flask-smorest's own error handler is not installed:
+handlers.py renders every error as {"error": ...}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask_smorest
+from flask import Blueprint, Flask, Response, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+
+from api_server.schemas import ErrorSchema
+
+API_TITLE = "cryptostats"
+API_VERSION = "1.0.0"
+OPENAPI_VERSION = "3.0.3"
+"""Swagger UI 4 (the bundled one) renders OpenAPI 3.0 documents."""
+
+DOCS_PATH = "/docs"
+ASSETS_PATH = "/docs/assets"
+
+API_DESCRIPTION = """\
+Crypto market statistics: prices, market caps and 24 h changes fetched from CoinGecko on a
+schedule, stored, and served from memory.
+
+Every error is JSON: `{"error": "<message>"}`. Every response carries `X-Request-ID` (the one the
+client sent, when it is 1-128 characters of letters, digits, `.`, `_` or `-`, else a new one).
+Read endpoints send `ETag`, `Last-Modified` and `Cache-Control: max-age=<seconds until the next
+expected update>`, and answer `If-None-Match` / `If-Modified-Since` with 304.
+"""
+
+
+class DocumentedApi(flask_smorest.Api):  # type: ignore[misc]
+    """flask-smorest's Api, minus its error handler (ours keeps one JSON error shape)."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        return None
+
+
+def create_api(app: Flask) -> DocumentedApi:
+    """Configure the OpenAPI document and Swagger UI for the app."""
+    app.config.update(
+        API_TITLE=API_TITLE,
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION=OPENAPI_VERSION,
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH=DOCS_PATH.lstrip("/"),
+        OPENAPI_SWAGGER_UI_URL=ASSETS_PATH + "/",
+    )
+    api = DocumentedApi(
+        app, spec_kwargs={"info": {"description": API_DESCRIPTION}, "servers": [{"url": "/"}]}
+    )
+    for name, header in RESPONSE_HEADERS.items():
+        api.spec.components.header(name, header)
+    app.register_blueprint(_assets_blueprint())
+    return api
+
+
+def _assets_blueprint() -> Blueprint:
+    assets = Blueprint("docs_assets", __name__)
+
+    @assets.get(ASSETS_PATH + "/<path:filename>")
+    def swagger_asset(filename: str) -> Response:
+        return send_from_directory(str(swagger_ui_path), filename, max_age=86_400)
+
+    return assets
+
+
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "The request's id: the client's X-Request-ID when valid, else a new one",
+        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$"},
+    },
+    "ETag": {"description": "Strong validator of the body", "schema": {"type": "string"}},
+    "Last-Modified": {
+        "description": "HTTP date of the newest observation in the body",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "`max-age` = seconds until the next expected update",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def header_refs(*names: str) -> dict[str, Any]:
+    """Return response header references for an operation's response."""
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def query_param(
+    name: str, schema: dict[str, Any], description: str, *, required: bool = False
+) -> dict[str, Any]:
+    """Return the OpenAPI description of a query parameter."""
+    return {
+        "in": "query",
+        "name": name,
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+REQUEST_ID_PARAM = {
+    "in": "header",
+    "name": "X-Request-ID",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Your id for this request (1-128 of A-Z a-z 0-9 . _ -); else one is generated",
+}
+
+CONDITIONAL_PARAMS = [
+    {
+        "in": "header",
+        "name": "If-None-Match",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "ETag(s) you hold; 304 when one matches",
+    },
+    {
+        "in": "header",
+        "name": "If-Modified-Since",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "HTTP date; 304 when the data is not newer (ignored with If-None-Match)",
+    },
+]
+
+COIN_PARAM = query_param(
+    "coin",
+    {"type": "string", "example": "bitcoin"},
+    "A tracked coin's public id (case-insensitive, trimmed). Untracked or missing: 400 listing "
+    "the tracked coins; tracked with no data yet: 404.",
+    required=True,
+)
+
+CACHED_READ_HEADERS = header_refs("X-Request-ID", "ETag", "Last-Modified", "Cache-Control")
+
+NOT_MODIFIED_DOC = "Not modified: your copy (If-None-Match / If-Modified-Since) is current"

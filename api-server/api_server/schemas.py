@@ -1,0 +1,182 @@
+"""Marshmallow schemas of the HTTP contract, used to generate the OpenAPI document.
+
+The hot read endpoints (/api/stats, /api/deviation) return bodies rendered at ingest time; their
+schemas here only document them. The other endpoints build plain dicts of the same shapes.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+SORT_KEYS = ("marketCap", "price", "24hChange", "coin")
+"""The keys /api/coins sorts by."""
+
+MAX_HISTORY_DAYS = 365
+"""The longest window /api/history serves."""
+
+MAX_HISTORY_POINTS = 1000
+"""Most points /api/history returns; longer series are thinned evenly."""
+
+ANSWER_TYPES = ("price", "market_cap", "change_24h", "deviation", "trend", "help")
+"""What the assistant can answer."""
+
+
+class ErrorSchema(ma.Schema):
+    """Every error: {"error": message}, sometimes with more keys (e.g. the tracked coins)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    error = fields.String(required=True, metadata={"description": "What went wrong"})
+    coins = fields.List(
+        fields.String(),
+        metadata={"description": "The tracked coins (when the coin was missing or untracked)"},
+    )
+
+
+class StatsSchema(ma.Schema):
+    """The newest stored record of a coin (the original contract: keys never change)."""
+
+    price = fields.Float(required=True, metadata={"description": "Price in USD"})
+    marketCap = fields.Float(required=True, metadata={"description": "Market cap in USD"})
+    change_24h = fields.Float(
+        required=True, data_key="24hChange", metadata={"description": "Price change over 24 h, %"}
+    )
+
+
+class DeviationSchema(ma.Schema):
+    """Population standard deviation of the newest 100 prices."""
+
+    deviation = fields.Float(
+        required=True,
+        metadata={"description": "USD; 2 decimals, or 6 significant digits below 1"},
+    )
+
+
+class HealthSchema(ma.Schema):
+    """Liveness."""
+
+    status = fields.String(required=True, metadata={"example": "OK"})
+
+
+class CoinSchema(ma.Schema):
+    """One tracked coin; numbers and times are null until its first data arrives."""
+
+    coin = fields.String(required=True, metadata={"description": "Public id used in queries"})
+    symbol = fields.String(required=True, metadata={"description": "Upstream symbol, or ''"})
+    name = fields.String(required=True, metadata={"description": "Upstream name, or ''"})
+    price = fields.Float(required=True, allow_none=True)
+    marketCap = fields.Float(required=True, allow_none=True)
+    change_24h = fields.Float(required=True, allow_none=True, data_key="24hChange")
+    deviation = fields.Float(required=True, allow_none=True)
+    samples = fields.Integer(
+        required=True, metadata={"description": "Prices the deviation covers (0: no data)"}
+    )
+    observedAt = fields.String(
+        required=True, allow_none=True, metadata={"description": "Upstream time, ISO 8601 UTC"}
+    )
+    updatedAt = fields.String(
+        required=True, allow_none=True, metadata={"description": "When it was stored"}
+    )
+    source = fields.String(required=True, allow_none=True, metadata={"description": "Host"})
+
+
+class CoinListSchema(ma.Schema):
+    """The tracked coins."""
+
+    coins = fields.List(fields.Nested(CoinSchema), required=True)
+    count = fields.Integer(required=True)
+
+
+class HistoryPointSchema(ma.Schema):
+    """One stored observation."""
+
+    time = fields.String(required=True, metadata={"description": "ISO 8601 UTC"})
+    price = fields.Float(required=True)
+    marketCap = fields.Float(required=True)
+
+
+class HistorySchema(ma.Schema):
+    """A coin's stored series, oldest first."""
+
+    coin = fields.String(required=True)
+    days = fields.Integer(required=True)
+    points = fields.List(fields.Nested(HistoryPointSchema), required=True)
+
+
+class IngestSchema(ma.Schema):
+    """One ingest, as recorded in the ingest log."""
+
+    startedAt = fields.String(required=True, allow_none=True)
+    finishedAt = fields.String(required=True, allow_none=True)
+    reason = fields.String(required=True)
+    outcome = fields.String(
+        required=True,
+        metadata={"description": "ok, partial, upstream_error, store_error or running"},
+    )
+    stored = fields.List(fields.String(), required=True, metadata={"description": "Coins stored"})
+    skipped = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "Coins skipped, with the reason"},
+    )
+    duplicates = fields.List(
+        fields.String(), required=True, metadata={"description": "Coins whose record was known"}
+    )
+    upstreamCalls = fields.Integer(required=True)
+    errors = fields.List(fields.String(), required=True)
+    source = fields.String(required=True)
+
+
+class CoinAgeSchema(ma.Schema):
+    """How old a coin's newest data is."""
+
+    observedAt = fields.String(required=True, allow_none=True)
+    ageSeconds = fields.Float(required=True, allow_none=True)
+
+
+class WorkerStatusSchema(ma.Schema):
+    """The worker's heartbeat, as last written to Redis."""
+
+    heartbeatAgeSeconds = fields.Float(required=True, allow_none=True)
+    nextTriggerAt = fields.String(required=True, allow_none=True)
+    intervalSeconds = fields.Integer(required=True)
+
+
+class SubscriberStatusSchema(ma.Schema):
+    """This API process's trigger subscriber."""
+
+    alive = fields.Boolean(required=True)
+    subscribed = fields.Boolean(required=True)
+    reconnects = fields.Integer(required=True)
+
+
+class StatusSchema(ma.Schema):
+    """Operational status: recent ingests, data age, worker and subscriber."""
+
+    ingests = fields.List(fields.Nested(IngestSchema), required=True)
+    coins = fields.Dict(keys=fields.String(), values=fields.Nested(CoinAgeSchema), required=True)
+    worker = fields.Nested(WorkerStatusSchema, required=True)
+    subscriber = fields.Nested(SubscriberStatusSchema, required=True)
+    updateIntervalSeconds = fields.Integer(required=True)
+
+
+class AskRequestSchema(ma.Schema):
+    """A question in plain English."""
+
+    query = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"example": "What is the price of Bitcoin?"},
+    )
+
+
+class AskAnswerSchema(ma.Schema):
+    """The assistant's answer."""
+
+    type = fields.String(required=True, validate=validate.OneOf(ANSWER_TYPES))
+    coin = fields.String(required=True, allow_none=True)
+    answer = fields.String(required=True)
+    data = fields.Dict(required=True)

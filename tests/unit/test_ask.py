@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.conftest import Harness
+
+
+@pytest.fixture
+def loaded(harness: Harness) -> Harness:
+    harness.services.ingestor.ingest("test")
+    return harness
+
+
+def test_price_question(loaded: Harness) -> None:
+    resp = loaded.client.post("/api/ask", json={"query": "What is the price of Bitcoin?"})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["type"] == "price" and body["coin"] == "bitcoin"
+    assert body["answer"].startswith("Bitcoin (BIT) is at $101.00")
+    assert body["data"]["price"] == 101.0
+
+
+def test_trend_question_reads_history(loaded: Harness) -> None:
+    body = loaded.client.post("/api/ask", json={"query": "Show me the 7-day trend of Ethereum"})
+    reply = body.get_json()
+    assert reply["type"] == "trend" and reply["coin"] == "ethereum"
+    assert reply["data"]["days"] == 7
+
+
+def test_symbol_from_upstream_is_recognised(loaded: Harness) -> None:
+    reply = loaded.client.post("/api/ask", json={"query": "market cap of eth"}).get_json()
+    assert reply["type"] == "market_cap" and reply["coin"] == "ethereum"
+
+
+def test_unrelated_question_gets_help(loaded: Harness) -> None:
+    reply = loaded.client.post("/api/ask", json={"query": "what is the best method?"}).get_json()
+    assert reply["type"] == "help" and reply["coin"] is None
+    assert reply["data"]["examples"]
+
+
+def test_question_before_any_data(harness: Harness) -> None:
+    reply = harness.client.post("/api/ask", json={"query": "bitcoin price"}).get_json()
+    assert reply["type"] == "price" and "no data" in reply["answer"]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"not json", "must be JSON"),
+        (b"", "must be JSON"),
+        (b"[1, 2]", "object"),
+        (b'{"q": "x"}', "object"),
+        (b'{"query": 5}', "non-empty string"),
+        (b'{"query": "   "}', "non-empty string"),
+        (b'{"query": null}', "non-empty string"),
+        (b'{"query": "' + b"a" * 600 + b'"}', "at most 500"),
+        (b"[" * 2000 + b"]" * 2000, "JSON"),
+        (b"\xff\xfe", "JSON"),
+    ],
+)
+def test_bad_bodies_are_400(harness: Harness, body: bytes, words: str) -> None:
+    resp = harness.client.post("/api/ask", data=body, content_type="application/json")
+    assert resp.status_code == 400
+    assert words in resp.get_json()["error"]
+
+
+def test_large_body_is_json_413(harness: Harness) -> None:
+    resp = harness.client.post("/api/ask", json={"query": "x" * 10_000})
+    assert resp.status_code == 413
+    assert resp.get_json() == {"error": "request body too large"}
+
+
+def test_get_is_405(harness: Harness) -> None:
+    assert harness.client.get("/api/ask").status_code == 405
