@@ -17,7 +17,7 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
 
 function describe(value) {
   if (value === null || value === undefined) return fmt.DASH;
-  if (typeof value === "number") return Number.isInteger(value) ? fmt.count(value) : String(value);
+  if (typeof value === "number") return fmt.number(value);
   if (typeof value === "string" && ISO_TIME.test(value)) return fmt.time(value);
   if (typeof value === "string" || typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return value.every((v) => typeof v !== "object") ? value.join(", ") : `${value.length} items`;

@@ -29,7 +29,7 @@ class CoinCard {
         h("span", { class: "price", dataset: { field: "price" } }),
         h("span", { class: "change", dataset: { field: "change" } }),
       ),
-      h("dl", { class: "facts" }, fact("Market cap", "marketCap"), fact("Deviation, last 100", "deviation"), fact("Records", "samples")),
+      h("dl", { class: "facts" }, fact("Market cap", "marketCap"), fact("Std dev, last 100", "deviation"), fact("Records", "samples")),
       h("div", { class: "chart", dataset: { field: "chart" }, role: "img", "aria-label": `${coin} price history` }),
       h("p", { class: "chart-caption", dataset: { field: "caption" } }),
     );
@@ -46,7 +46,7 @@ class CoinCard {
     setText(this.field("symbol"), (entry.symbol || "").toUpperCase());
     this.value("price", entry.price, fmt.price(entry.price));
     this.value("marketCap", entry.marketCap, fmt.compactUsd(entry.marketCap), fmt.wholeUsd(entry.marketCap));
-    this.value("deviation", entry.deviation, fmt.price(entry.deviation), "Population standard deviation of the newest 100 prices");
+    this.value("deviation", entry.deviation, fmt.amount(entry.deviation), "Population standard deviation of the newest 100 prices");
     this.value("samples", entry.samples, fmt.count(entry.samples));
     const direction = fmt.direction(entry["24hChange"]);
     const arrow = { up: "▲ ", down: "▼ ", flat: "" }[direction];
@@ -83,7 +83,7 @@ class CoinCard {
     const points = history && Array.isArray(history.points) ? history.points : [];
     this.chart.render(points);
     const span = days === 1 ? "1 day" : `${days} days`;
-    const text = points.length ? `${fmt.count(points.length)} records over the last ${span}` : `No records in the last ${span} yet`;
+    const text = points.length ? `${fmt.plural(points.length, "record")} over the last ${span}` : `No records in the last ${span} yet`;
     setText(this.field("caption"), text);
   }
 }

@@ -14,6 +14,22 @@ function axisPrice(value) {
   return Math.abs(value) >= 1000 ? axisCompact.format(value) : price(value);
 }
 
+/** The data's time span; one point gets an hour around it (uPlot would give it 1000 days). */
+function timeRange(u, min, max) {
+  const times = u.data[0];
+  return times.length === 1 ? [times[0] - 1800, times[0] + 1800] : [min, max];
+}
+
+/** The data's price span with a margin; one price gets ±1 % around it, not a range from 0. */
+function priceRange(_u, min, max) {
+  if (min === null || max === null) return [0, 1];
+  if (min === max) {
+    const margin = Math.abs(min) * 0.01 || 1;
+    return window.uPlot.rangeNum(min - margin, max + margin, 0, true);
+  }
+  return window.uPlot.rangeNum(min, max, 0.1, true);
+}
+
 /** Room for the widest tick label of the price axis. */
 function axisSize(u, values) {
   const longest = values ? Math.max(...values.map((v) => v.length)) : 6;
@@ -27,7 +43,7 @@ function options(width) {
     padding: [8, 8, 0, 0],
     cursor: { drag: { x: false, y: false } },
     legend: { show: true, live: true },
-    scales: { x: { time: true } },
+    scales: { x: { time: true, range: timeRange }, y: { range: priceRange } },
     series: [
       {},
       {

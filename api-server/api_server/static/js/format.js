@@ -2,6 +2,7 @@
 
 const usd2 = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const usdSmall = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumSignificantDigits: 6 });
+const usdTiny = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumSignificantDigits: 4 });
 const usdCompact = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", notation: "compact", maximumFractionDigits: 2 });
 const usdWhole = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
 const clock = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -15,6 +16,26 @@ const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
 export function price(value) {
   if (!isNumber(value)) return DASH;
   return Math.abs(value) >= 1 || value === 0 ? usd2.format(value) : usdSmall.format(value);
+}
+
+/** A small amount such as a deviation: 2 decimals from one dollar up, 4 significant digits below. */
+export function amount(value) {
+  if (!isNumber(value)) return DASH;
+  return Math.abs(value) >= 1 || value === 0 ? usd2.format(value) : usdTiny.format(value);
+}
+
+/** A plain number: 2 decimals from 1 up, 6 significant digits below. */
+export function number(value) {
+  if (!isNumber(value)) return DASH;
+  if (Number.isInteger(value)) return value.toLocaleString("en-US");
+  return Math.abs(value) >= 1
+    ? value.toLocaleString("en-US", { maximumFractionDigits: 2 })
+    : value.toLocaleString("en-US", { maximumSignificantDigits: 6 });
+}
+
+/** "1 record", "3 records". */
+export function plural(n, word) {
+  return `${count(n)} ${word}${n === 1 ? "" : "s"}`;
 }
 
 /** A large amount in compact form ($1.32T). */

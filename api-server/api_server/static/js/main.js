@@ -8,7 +8,7 @@ import { setText, show } from "./dom.js";
 import * as fmt from "./format.js";
 import { StatusPanel } from "./status.js";
 
-const POLL_MS = 5000;
+const POLL_MS = pollInterval();
 const TICK_MS = 1000;
 const RANGES = [1, 7, 30];
 const RANGE_KEY = "cryptostats.days";
@@ -17,6 +17,12 @@ const byId = (id) => document.getElementById(id);
 const board = new CoinBoard(byId("coins"));
 const statusPanel = new StatusPanel();
 const state = { days: storedRange(), lastSuccess: null, downSince: null, timer: null, running: false };
+
+/** Milliseconds between polls: 5 s, or `?refresh=<seconds>` (1 to 300) from the address. */
+function pollInterval() {
+  const seconds = Number(new URLSearchParams(window.location.search).get("refresh"));
+  return Number.isFinite(seconds) && seconds >= 1 && seconds <= 300 ? seconds * 1000 : 5000;
+}
 
 function storedRange() {
   const days = Number(window.localStorage.getItem(RANGE_KEY));

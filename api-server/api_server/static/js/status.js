@@ -158,16 +158,33 @@ export class StatusPanel {
   }
 }
 
+/** How many coins a field names: a list of coins, a {coin: reason} map, or a number. */
+function coinCount(value) {
+  if (Array.isArray(value)) return value.length;
+  if (value && typeof value === "object") return Object.keys(value).length;
+  return isNumber(value) ? value : null;
+}
+
+function coinNames(value) {
+  if (Array.isArray(value)) return value.join(", ");
+  if (value && typeof value === "object") return Object.keys(value).join(", ");
+  return "";
+}
+
 function ingestItem(ingest) {
-  const errors = Array.isArray(ingest.errors) ? ingest.errors : ingest.errors ? [String(ingest.errors)] : [];
+  const errors = Array.isArray(ingest.errors) ? ingest.errors.map(String) : [];
+  const skipped = ingest.skipped && typeof ingest.skipped === "object" && !Array.isArray(ingest.skipped) ? ingest.skipped : {};
+  const problems = [...errors, ...Object.entries(skipped).map(([coin, why]) => `${coin} skipped: ${why}`)];
   const outcome = String(ingest.outcome || "unknown");
-  const good = errors.length === 0 && /^(ok|success|stored|complete)/i.test(outcome);
+  const good = problems.length === 0 && /^(ok|success|stored|complete)/i.test(outcome);
+  const calls = ingest.upstreamCalls;
   const counts = [
-    `${fmt.count(ingest.stored)} stored`,
-    `${fmt.count(ingest.skipped)} skipped`,
-    `${fmt.count(ingest.duplicates)} duplicate`,
-    `${fmt.count(ingest.upstreamCalls)} upstream call${ingest.upstreamCalls === 1 ? "" : "s"}`,
-  ].join(" · ");
+    h("span", { title: coinNames(ingest.stored), text: `${fmt.count(coinCount(ingest.stored))} stored` }),
+    h("span", { title: coinNames(ingest.skipped), text: `${fmt.count(coinCount(ingest.skipped))} skipped` }),
+    h("span", { title: coinNames(ingest.duplicates), text: `${fmt.count(coinCount(ingest.duplicates))} duplicate` }),
+    h("span", { text: `${fmt.count(calls)} upstream call${calls === 1 ? "" : "s"}` }),
+  ];
+  const took = Date.parse(ingest.finishedAt) - Date.parse(ingest.startedAt);
   return h(
     "li",
     { class: "ingest", dataset: { state: good ? "ok" : "bad" } },
@@ -179,7 +196,7 @@ function ingestItem(ingest) {
       h("span", { class: "muted", text: ingest.reason ? String(ingest.reason) : "" }),
       h("span", { class: "source", text: ingest.source ? String(ingest.source) : "" }),
     ),
-    h("div", { class: "ingest-counts", text: counts }),
-    errors.length ? h("ul", { class: "ingest-errors" }, errors.slice(0, 3).map((e) => h("li", { text: typeof e === "string" ? e : JSON.stringify(e) }))) : null,
+    h("div", { class: "ingest-counts" }, counts, Number.isFinite(took) ? h("span", { text: `${took} ms` }) : null),
+    problems.length ? h("ul", { class: "ingest-errors" }, problems.slice(0, 4).map((p) => h("li", { text: p }))) : null,
   );
 }
