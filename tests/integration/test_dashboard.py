@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
+from cryptostats.messages import UpdateTrigger
 from cryptostats_dev.procs import python_module_cmd, wait_for_http
 from tests.integration.conftest import START_TIMEOUT, Api, Simulator, Stack, wait_until
 
@@ -266,3 +268,35 @@ def test_outage_banner_shows_while_the_api_is_down(stack: Stack, open_page: Any)
     assert all("ERR_CONNECTION_REFUSED" in e for e in watched.console_errors), (
         watched.console_errors
     )
+
+
+def test_page_follows_new_data_and_warns_when_it_is_old(stack: Stack, open_page: Any) -> None:
+    sim = stack.simulator()
+    api = stack.api(sim, UPDATE_INTERVAL_SECONDS="3")  # no worker: the data ages
+    wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 15, "first data")
+    watched = open_page(f"{api.url}/?refresh=1", 1440)
+    page = watched.page
+    price = card(page, "bitcoin", "price")
+    price.and_(page.locator("[data-value]:not([data-value=''])")).wait_for()
+    # Polls are conditional: unchanged coins come back as 304.
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/coins") and r.status == 304, timeout=WAIT_MS
+    ):
+        pass
+    age = card(page, "bitcoin", "age")
+    age.and_(page.locator('[data-state="stale"]')).wait_for()
+    assert age.inner_text().startswith("⚠")
+    screenshot(page, "stale-1440")
+
+    before = float(price.get_attribute("data-value") or "nan")
+    time.sleep(0.6)  # past the claim window of the start-up fetch
+    redis.Redis.from_url(stack.redis.url).publish("crypto.update", UpdateTrigger().encode())
+    newest = wait_until(
+        lambda: (p := api.get("/api/stats?coin=bitcoin").json()["price"]) != before and p,
+        10,
+        "the triggered fetch to be served",
+    )
+    price.and_(page.locator(f'[data-value="{newest!r}"]')).wait_for()
+    assert age.get_attribute("data-state") == "fresh"
+    assert watched.csp_violations() == []
+    assert watched.page_errors == []
