@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
 ]
 WAIT_MS = 15_000
 """Longest any browser wait may take (the page polls every 5 s)."""
