@@ -58,6 +58,7 @@ async function refresh() {
   } else {
     degraded(null);
     if (coins.changed) board.update(coins.body.coins);
+    tick(); // figures and their ages change together, before the charts load
     await refreshHistory();
   }
   tick();
