@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-unit test-integration lint format typecheck clean
+.PHONY: help install run demo test test-unit test-integration faults lint format typecheck clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,7 +24,7 @@ run: $(STAMP) ## Run broker, API and worker in the foreground (Ctrl-C stops all)
 demo: $(STAMP) ## Like run, plus the CoinGecko simulator and a short interval (no internet needed)
 	$(BIN)/python -m cryptostats_dev.stack --demo
 
-test: $(STAMP) ## Run every test: unit and integration (starts its own redis-server)
+test: $(STAMP) ## Run every test: unit, integration and fault scenarios (starts its own redis-server)
 	$(BIN)/pytest
 
 test-unit: $(STAMP) ## Run the unit tests only
@@ -32,6 +32,9 @@ test-unit: $(STAMP) ## Run the unit tests only
 
 test-integration: $(STAMP) ## Run the integration tests only (real processes)
 	$(BIN)/pytest tests/integration
+
+faults: $(STAMP) ## Run the fault scenarios with real processes and print their table (about 2 min)
+	$(BIN)/python -m cryptostats_dev.faults
 
 lint: $(STAMP) ## Check style, formatting and types
 	$(BIN)/ruff check .

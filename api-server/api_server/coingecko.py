@@ -36,7 +36,7 @@ RETRIES = 3
 """Retries after the first attempt on 429, 5xx and connection errors."""
 
 BACKOFF_FACTOR = 1.0
-"""Exponential backoff base in seconds: 1, 2, 4 ... before jitter."""
+"""Exponential backoff base: urllib3 retries the first time at once, then waits 2, 4 ... s."""
 
 BACKOFF_JITTER = 0.5
 """Up to this many random seconds added to each backoff."""

@@ -16,7 +16,7 @@ configure_logging(_settings.log_level)
 
 wsgi_app = "api_server:create_app()"
 bind = [f"{_settings.api_host}:{_settings.api_port}"]
-worker_class = "gthread"
+worker_class = "api_server.gunicorn_worker.JsonErrorThreadWorker"
 workers = 1 if _settings.embedded_store else _settings.api_workers
 threads = _settings.api_threads
 preload_app = False  # each worker builds its own clients and thread after fork

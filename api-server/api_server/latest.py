@@ -124,18 +124,26 @@ class LatestView:
         return self._store_error
 
     def _retry_load(self) -> None:
-        # Before the first load every request waits for it; afterwards, while the store is
-        # down, one request at a time retries and the others answer 503 at once.
-        if self._loaded and time.monotonic() - self._last_attempt < RETRY_LOAD_SECONDS:
+        # Before the first load every request waits for it. Once the store is known to be down,
+        # requests answer 503 at once and a background thread retries, at most once a second.
+        if self._store_error is not None:
+            self._retry_in_background()
             return
-        if not self._lock.acquire(blocking=not self._loaded):
+        with self._lock:
+            if not self._loaded and self._store_error is None:
+                self.refresh()
+
+    def _retry_in_background(self) -> None:
+        if time.monotonic() - self._last_attempt < RETRY_LOAD_SECONDS:
             return
-        try:
-            recently = time.monotonic() - self._last_attempt < RETRY_LOAD_SECONDS
-            if self._loaded and self._store_error is None:
-                return
-            if recently and self._store_error is not None:
-                return
-            self.refresh()
-        finally:
-            self._lock.release()
+        if not self._lock.acquire(blocking=False):
+            return  # a retry is already running
+        self._last_attempt = time.monotonic()
+
+        def retry() -> None:
+            try:
+                self.refresh()
+            finally:
+                self._lock.release()
+
+        threading.Thread(target=retry, name="view-retry", daemon=True).start()

@@ -141,18 +141,34 @@ def test_backing_services_use_official_images(services: dict[str, dict[str, Any]
     assert re.fullmatch(r"mongo:7[\w.-]*", services["mongo"]["image"])
 
 
-@pytest.mark.parametrize("name", ["redis", "mongo", "api", "api-offline", "coingecko-sim"])
+@pytest.mark.parametrize(
+    "name", ["redis", "mongo", "api", "api-offline", "worker", "coingecko-sim"]
+)
 def test_service_has_a_healthcheck(services: dict[str, dict[str, Any]], name: str) -> None:
     test = services[name]["healthcheck"]["test"]
     assert isinstance(test, list) and test[0] == "CMD", f"{name}: use an exec-form CMD healthcheck"
 
 
-def test_api_healthchecks_its_health_endpoint_without_curl(
+def test_api_healthchecks_its_ready_endpoint_without_curl(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    command = " ".join(services["api"]["healthcheck"]["test"])
-    assert "python" in command and "urllib" in command
-    assert "http://127.0.0.1:3000/health" in command
+    for name in ("api", "api-offline"):
+        healthcheck = services[name]["healthcheck"]
+        command = " ".join(healthcheck["test"])
+        assert "python" in command and "urllib" in command
+        assert "http://127.0.0.1:3000/ready" in command
+        # /ready may wait for a store ping (2.5 s) before answering 503.
+        timeout = float(re.search(r"timeout=(\d+)", command).group(1))  # type: ignore[union-attr]
+        assert timeout + 1 < int(healthcheck["timeout"].rstrip("s"))
+
+
+def test_worker_healthchecks_its_heartbeat(services: dict[str, dict[str, Any]]) -> None:
+    assert services["worker"]["healthcheck"]["test"] == [
+        "CMD",
+        "python",
+        "-m",
+        "worker_server.healthcheck",
+    ]
 
 
 def test_mongo_keeps_its_data_in_a_named_volume(compose: dict[str, Any]) -> None:

@@ -1,0 +1,125 @@
+"""GET /ready names every check and is 200 only when the required ones pass; store outages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from api_server.errors import StoreUnavailable
+from api_server.store import Store
+from cryptostats.messages import Heartbeat, heartbeat_key
+from tests.unit.conftest import Harness
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture
+def running(harness: Harness) -> Iterator[Harness]:
+    harness.services.start()
+    assert harness.services.subscriber.subscribed.wait(5)
+    assert wait_until(lambda: harness.source.calls == 1)
+    yield harness
+    harness.services.stop()
+
+
+def beat(h: Harness, age: float) -> None:
+    h.redis.set(heartbeat_key("crypto.update"), Heartbeat(time.time() - age, 900).encode())
+
+
+def test_ready_names_every_check(running: Harness) -> None:
+    beat(running, 1)
+    resp = wait_until(lambda: (r := running.client.get("/ready")).status_code == 200 and r)
+    assert resp, running.client.get("/ready").get_json()
+    body = resp.get_json()
+    assert body["status"] == "ready"
+    checks = body["checks"]
+    assert set(checks) == {"redis", "store", "subscriber", "data", "worker", "lastIngest"}
+    assert checks["subscriber"]["alive"] and checks["subscriber"]["subscribed"]
+    assert set(checks["data"]["coins"]) == {"bitcoin", "ethereum", "matic-network"}
+    assert checks["data"]["coins"]["bitcoin"]["samples"] == 1
+    assert checks["data"]["coins"]["bitcoin"]["ageSeconds"] < 5
+    assert checks["worker"]["ok"] and checks["worker"]["heartbeatAgeSeconds"] >= 1
+    assert checks["lastIngest"]["outcome"] == "ok"
+
+
+def test_a_stale_or_missing_heartbeat_is_reported_but_not_required(running: Harness) -> None:
+    beat(running, 60)
+    resp = running.client.get("/ready")
+    worker = resp.get_json()["checks"]["worker"]
+    assert not worker["ok"] and "60 s old" in worker["error"]
+    assert resp.status_code == 200
+    running.redis.delete(heartbeat_key("crypto.update"))
+    worker = running.client.get("/ready").get_json()["checks"]["worker"]
+    assert worker["heartbeatAgeSeconds"] is None and "no heartbeat" in worker["error"]
+
+
+def test_stale_data_makes_the_api_unready(running: Harness) -> None:
+    running.store.db["latest"].update_many({}, {"$set": {"updatedAt": datetime(2020, 1, 1)}})
+    running.services.view.refresh()
+    resp = running.client.get("/ready")
+    assert resp.status_code == 503
+    data = resp.get_json()["checks"]["data"]
+    assert not data["ok"] and not data["coins"]["bitcoin"]["fresh"]
+
+
+def test_not_ready_before_the_subscriber_runs(harness: Harness) -> None:
+    resp = harness.client.get("/ready")
+    assert resp.status_code == 503
+    checks = resp.get_json()["checks"]
+    assert checks["subscriber"] == {**checks["subscriber"], "ok": False, "alive": False}
+    assert checks["data"]["coins"]["bitcoin"] == {"fresh": False, "ageSeconds": None, "samples": 0}
+
+
+class FlakyStore(Store):
+    """A store whose every operation fails while `down` is set."""
+
+    down = False
+
+    def __getattribute__(self, name: str) -> Any:
+        attr = super().__getattribute__(name)
+        if callable(attr) and not name.startswith("_") and object.__getattribute__(self, "down"):
+
+            def fail(*args: Any, **kwargs: Any) -> Any:
+                raise StoreUnavailable("data store unavailable (ServerSelectionTimeoutError)")
+
+            return fail
+        return attr
+
+
+def test_store_outage_is_503_and_the_api_recovers_by_itself(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness()
+    store = FlakyStore(h.store.db, embedded=True)
+    h.services.store = store
+    h.services.view.store = store
+    h.services.ingestor.store = store
+    assert h.services.ingestor.ingest("first").outcome == "ok"  # type: ignore[union-attr]
+    store.down = True
+    h.services.view.refresh()
+    assert h.client.get("/api/stats?coin=bitcoin").status_code == 503
+    ready = h.client.get("/ready")
+    assert ready.status_code == 503 and not ready.get_json()["checks"]["store"]["ok"]
+    assert h.client.get("/health").status_code == 200
+    h.redis.delete(*h.redis.keys("cryptostats:*ingest-claim"))
+    report = h.services.ingestor.ingest("during the outage")
+    assert report is not None and report.outcome == "store_error"
+    assert h.client.get("/ready").get_json()["checks"]["lastIngest"]["outcome"] == "store_error"
+    store.down = False
+    # The next read starts a background retry; reads answer again once it succeeded.
+    assert wait_until(lambda: h.client.get("/api/stats?coin=bitcoin").status_code == 200)
+    h.redis.delete(*h.redis.keys("cryptostats:*ingest-claim"))
+    report = h.services.ingestor.ingest("next trigger")
+    assert report is not None and report.outcome == "ok"
+    assert h.store.count_observations("bitcoin") == 2
