@@ -9,13 +9,15 @@ import redis
 from flask import Flask, request
 from werkzeug.exceptions import RequestURITooLarge
 
-from api_server import ask, catalog, status
+from api_server import ask, catalog, observability, status
 from api_server.coingecko import CoinGeckoClient
 from api_server.dashboard import bp as dashboard_bp
 from api_server.docs import create_api
 from api_server.handlers import register_error_handlers
 from api_server.ingest import Ingestor, MarketSource
 from api_server.latest import LatestView
+from api_server.metrics import Metrics
+from api_server.observability import install_observability
 from api_server.readiness import bp as readiness_bp
 from api_server.routes import bp
 from api_server.services import EXTENSION, Services
@@ -70,6 +72,9 @@ def create_app(
     subscriber = Subscriber(
         redis_client=redis_client, channel=settings.redis_channel, ingestor=ingestor, view=view
     )
+    metrics = Metrics(view, settings.coin_names)
+    ingestor.listeners.append(metrics.observe_ingest)
+    install_observability(app, metrics)
     app.extensions[EXTENSION] = Services(
         store=store, redis=redis_client, view=view, ingestor=ingestor, subscriber=subscriber
     )
@@ -80,7 +85,7 @@ def create_app(
             raise RequestURITooLarge()
 
     api = create_api(app)
-    for blueprint in (bp, catalog.bp, status.bp, ask.bp):
+    for blueprint in (bp, catalog.bp, status.bp, ask.bp, observability.bp):
         api.register_blueprint(blueprint)
     app.register_blueprint(readiness_bp)
     app.register_blueprint(dashboard_bp)

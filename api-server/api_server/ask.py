@@ -17,8 +17,8 @@ from cryptostats.config import Settings
 
 bp = Blueprint("ask", __name__, description="A rule-based assistant")
 
-MAX_QUERY_CHARS = 500
-"""Longest question accepted (the whole body is capped at MAX_BODY_BYTES, 4 KiB)."""
+MAX_QUERY_CHARS = 300
+"""Longest question accepted; even fully \\u-escaped it fits the 4 KiB body limit."""
 
 ERROR_HEADERS = header_refs("X-Request-ID")
 

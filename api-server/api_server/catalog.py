@@ -15,6 +15,7 @@ from api_server.docs import (
     CACHED_READ_HEADERS,
     COIN_PARAM,
     CONDITIONAL_PARAMS,
+    LIMIT_PARAM,
     NOT_MODIFIED_DOC,
     REQUEST_ID_PARAM,
     header_refs,
@@ -59,12 +60,7 @@ ERROR_HEADERS = header_refs("X-Request-ID")
             {"type": "string", "enum": ["desc", "asc"]},
             "With `sort`: default `desc`, except `asc` for `coin`.",
         ),
-        query_param(
-            "limit",
-            {"type": "integer", "minimum": 1},
-            "Return the first N coins after sorting (1..number of tracked coins): "
-            "`?sort=marketCap&limit=10` is a top 10.",
-        ),
+        LIMIT_PARAM,
         *CONDITIONAL_PARAMS,
         REQUEST_ID_PARAM,
     ]

@@ -20,6 +20,7 @@ from urllib3.util.retry import Retry
 
 from api_server.errors import UpstreamError
 from cryptostats.config import CoinSpec, Settings
+from cryptostats.logs import redact_secret
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,7 @@ class CoinGeckoClient:
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = "cryptostats/0.1"
         if settings.coingecko_api_key:
+            redact_secret(settings.coingecko_api_key)
             self.session.headers[settings.api_key_header] = settings.coingecko_api_key
         self.source = urlparse(self.base_url).netloc
 
@@ -231,7 +233,12 @@ class CoinGeckoClient:
         for start in range(0, len(ids), PAGE_SIZE):
             page = ids[start : start + PAGE_SIZE]
             result.calls += 1
-            for row in self._markets(page):
+            try:
+                page_rows = self._markets(page)
+            except UpstreamError as exc:
+                exc.calls = result.calls
+                raise
+            for row in page_rows:
                 if isinstance(row, dict) and isinstance(row.get("id"), str):
                     rows[row["id"]] = row
         for upstream_id, specs in by_upstream.items():

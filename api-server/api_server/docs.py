@@ -59,6 +59,7 @@ def create_api(app: Flask) -> DocumentedApi:
     )
     for name, header in RESPONSE_HEADERS.items():
         api.spec.components.header(name, header)
+    register_parameters(api, app.config["SETTINGS"].coin_names)
     app.register_blueprint(_assets_blueprint())
     return api
 
@@ -133,13 +134,39 @@ CONDITIONAL_PARAMS = [
     },
 ]
 
-COIN_PARAM = query_param(
-    "coin",
-    {"type": "string", "example": "bitcoin"},
-    "A tracked coin's public id (case-insensitive, trimmed). Untracked or missing: 400 listing "
-    "the tracked coins; tracked with no data yet: 404.",
-    required=True,
-)
+COIN_PARAM = "Coin"
+"""The `coin` query parameter, a component whose enum is the tracked coins of the app."""
+
+LIMIT_PARAM = "Limit"
+"""The `limit` query parameter of /api/coins, bounded by the number of tracked coins."""
+
+
+def register_parameters(api: flask_smorest.Api, coins: list[str]) -> None:
+    """Document the parameters whose bounds come from the settings (the tracked coins)."""
+    api.spec.components.parameter(
+        COIN_PARAM,
+        "query",
+        {
+            "name": "coin",
+            "required": True,
+            "schema": {"type": "string", "enum": coins},
+            "description": "A tracked coin's public id (matched case-insensitively, trimmed). "
+            "Missing, repeated or untracked: 400 listing the tracked coins; "
+            "tracked with no data yet: 404.",
+        },
+    )
+    api.spec.components.parameter(
+        LIMIT_PARAM,
+        "query",
+        {
+            "name": "limit",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": len(coins)},
+            "description": "Return the first N coins after sorting (1..number of tracked "
+            "coins): `?sort=marketCap&limit=10` is a top 10.",
+        },
+    )
+
 
 CACHED_READ_HEADERS = header_refs("X-Request-ID", "ETag", "Last-Modified", "Cache-Control")
 

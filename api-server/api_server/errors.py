@@ -59,3 +59,5 @@ class UpstreamError(CryptostatsError):
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.message = message
+        self.calls = 0
+        """Upstream calls made by the fetch that failed, this one included."""

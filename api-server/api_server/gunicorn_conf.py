@@ -6,13 +6,41 @@ One process per worker runs its own subscriber thread, started after fork. With 
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from typing import Any
 
+from gunicorn.glogging import Logger
+from prometheus_client import values
+
+from api_server.metrics import MULTIPROC_ENV
 from cryptostats.logs import configure_logging
 from cryptostats.startup import load_settings_or_exit
 
 _settings = load_settings_or_exit()
-configure_logging(_settings.log_level)
+configure_logging(_settings.log_level, secrets=[_settings.coingecko_api_key])
+
+# Metrics of all worker processes are summed from files in a directory fresh for each master
+# start (removed on exit). prometheus_client picks its storage when first imported, which
+# happened above (api_server is imported before this module), so pick it again now: no metric
+# exists yet in this process, and the workers forked from it inherit the choice.
+_metrics_dir = tempfile.mkdtemp(prefix="cryptostats-metrics-")
+os.environ[MULTIPROC_ENV] = _metrics_dir
+values.ValueClass = values.get_value_class()
+
+
+class JsonLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger, with its own lines sent through the project's JSON handler."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in list(self.error_log.handlers):
+            self.error_log.removeHandler(handler)
+        self.error_log.propagate = True
+
+
+logger_class = JsonLogger
 
 wsgi_app = "api_server:create_app()"
 bind = [f"{_settings.api_host}:{_settings.api_port}"]
@@ -34,6 +62,18 @@ control_socket_disable = True  # no runtime management socket: nothing to expose
 def post_worker_init(worker: Any) -> None:
     """Start this worker's subscriber thread once the app is loaded."""
     worker.wsgi.extensions["cryptostats"].start()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Let the metrics of a dead worker stop counting as live (its counters are kept)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """Remove this master's metrics directory."""
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -151,6 +151,7 @@ class Ingestor:
         except UpstreamError as exc:
             report.outcome = "upstream_error"
             report.error_kind = exc.kind
+            report.upstream_calls = exc.calls
             report.errors.append(str(exc))
             log.error("upstream fetch failed (%s); nothing stored, next trigger retries", exc)
         except StoreUnavailable as exc:

@@ -164,11 +164,14 @@ class StatusSchema(ma.Schema):
 
 
 class AskRequestSchema(ma.Schema):
-    """A question in plain English."""
+    """A question in plain English (other keys are ignored)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
 
     query = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=500),
+        validate=[validate.Length(min=1, max=300), validate.Regexp(r"\S")],
         metadata={"example": "What is the price of Bitcoin?"},
     )
 

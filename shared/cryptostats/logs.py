@@ -1,21 +1,91 @@
-"""Logging set-up shared by both processes: one line per event on stderr."""
+"""Logging set-up shared by both processes: one JSON object per line on stderr.
+
+Every line has `time`, `level`, `logger`, `pid` and `message`, then the fields of the current
+log context (the API puts the request id there for the length of a request) and any `extra`
+fields of the call. Registered secrets (the CoinGecko key) are replaced by `[redacted]` in the
+finished line, whatever part of it they slipped into.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s"
-"""Plain, grep-friendly log lines."""
+REDACTED = "[redacted]"
+"""What a secret is replaced by in log lines."""
+
+MIN_SECRET_LENGTH = 4
+"""Shorter values are not treated as secrets (redacting 'a' would garble every line)."""
+
+log_context: ContextVar[Mapping[str, Any] | None] = ContextVar("log_context", default=None)
+"""Fields added to every line logged in the current context (thread or task)."""
+
+# The logging system is process-wide, and so is the set of values it must never print.
+_secrets: set[str] = set()
+
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send log records of the given level and above to stderr."""
+def redact_secret(value: str) -> None:
+    """Never print this value in a log line from now on (in this process)."""
+    if len(value) >= MIN_SECRET_LENGTH:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Return text with every registered secret replaced."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+        escaped = json.dumps(secret)[1:-1]
+        if escaped != secret and escaped in text:
+            text = text.replace(escaped, REDACTED)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one line of JSON, secrets redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as a JSON object on one line."""
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        entry.update(log_context.get() or {})
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def configure_logging(level: str = "INFO", *, secrets: Iterable[str] = ()) -> None:
+    """Send JSON log lines of the given level and above to stderr, never printing `secrets`."""
+    for secret in secrets:
+        redact_secret(secret)
     root = logging.getLogger()
     root.setLevel(level)
     if not any(getattr(h, "_cryptostats", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(JsonFormatter())
         handler._cryptostats = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     for noisy in ("urllib3", "werkzeug"):

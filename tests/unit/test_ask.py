@@ -53,7 +53,7 @@ def test_question_before_any_data(harness: Harness) -> None:
         (b'{"query": 5}', "non-empty string"),
         (b'{"query": "   "}', "non-empty string"),
         (b'{"query": null}', "non-empty string"),
-        (b'{"query": "' + b"a" * 600 + b'"}', "at most 500"),
+        (b'{"query": "' + b"a" * 400 + b'"}', "at most 300"),
         (b"[" * 2000 + b"]" * 2000, "JSON"),
         (b"\xff\xfe", "JSON"),
     ],

@@ -16,7 +16,7 @@ from worker_server.worker import TriggerWorker
 def main() -> None:
     """Run the trigger loop; exit 0 on SIGTERM/SIGINT."""
     settings = load_settings_or_exit()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=[settings.coingecko_api_key])
     # Few, short retries: a publish while Redis is down must not delay a stop request.
     client = redis.Redis.from_url(
         settings.redis_url,

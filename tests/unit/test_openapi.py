@@ -1,0 +1,83 @@
+"""The OpenAPI document, and a property-based run of every documented operation against it."""
+
+from __future__ import annotations
+
+import fakeredis
+import mongomock
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from api_server import create_app
+from api_server.store import Store
+from cryptostats.config import Settings
+from tests.unit.fakes import ScriptedSource
+
+
+def loaded_app():  # type: ignore[no-untyped-def]
+    """An app with data for bitcoin and ethereum and none yet for matic-network."""
+    source = ScriptedSource(lambda coin, n: None if coin == "matic-network" else 100.0 + n)
+    app = create_app(
+        Settings.from_env({}),
+        store=Store(mongomock.MongoClient()["cryptostats"], embedded=True),
+        redis_client=fakeredis.FakeRedis(),
+        source=source,
+    )
+    app.extensions["cryptostats"].ingestor.ingest("test")
+    return app
+
+
+APP = loaded_app()
+schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_operation_conforms_to_the_document(case: schemathesis.Case) -> None:
+    case.call_and_validate()
+
+
+def test_document_lists_every_endpoint() -> None:
+    doc = APP.test_client().get("/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.0")
+    assert set(doc["paths"]) == {
+        "/health",
+        "/api/stats",
+        "/stats",
+        "/api/deviation",
+        "/deviation",
+        "/api/coins",
+        "/api/history",
+        "/api/status",
+        "/api/ask",
+        "/metrics",
+    }
+    stats = doc["components"]["schemas"]["Stats"]
+    assert set(stats["properties"]) == {"price", "marketCap", "24hChange"}
+    assert stats["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/assets/swagger-ui-bundle.js"])
+def test_docs_are_served_by_the_app(path: str) -> None:
+    resp = APP.test_client().get(path)
+    assert resp.status_code == 200
+    resp.close()
+
+
+def test_unchanged_contract_shapes() -> None:
+    client = APP.test_client()
+    assert list(client.get("/api/stats?coin=bitcoin").get_json()) == [
+        "price",
+        "marketCap",
+        "24hChange",
+    ]
+    assert list(client.get("/api/deviation?coin=bitcoin").get_json()) == ["deviation"]
+    assert (
+        client.get("/api/stats?coin=bitcoin").data
+        == b'{"price": 101.0, "marketCap": 101000.0, "24hChange": 1.5}'
+    )
+    assert client.get("/api/deviation?coin=bitcoin").data == b'{"deviation": 0.0}'
