@@ -94,7 +94,9 @@ def test_metrics_add_up_over_two_gunicorn_workers(stack: Stack, tmp_path: Path) 
     for _ in range(6):  # scrapes land on either worker; each must see every process's counts
         assert scrape(api.url)[HEALTH_200] == logged
     assert api.get("/api/stats?coin=bitcoin").status_code == 503
-    api.process.stop()
+    # A worker may still be in its start-up fetch of the unreachable CoinGecko, which retries for
+    # about 7 s (issue 3's backoff): give gunicorn its graceful exit (10 s) so on_exit runs.
+    api.process.stop(timeout=15)
     assert not list(scratch.iterdir()), "the metrics directory was left behind"
 
 
