@@ -25,8 +25,20 @@ function pollInterval() {
 }
 
 function storedRange() {
-  const days = Number(window.localStorage.getItem(RANGE_KEY));
-  return RANGES.includes(days) ? days : 7;
+  try {
+    const days = Number(window.localStorage.getItem(RANGE_KEY));
+    return RANGES.includes(days) ? days : 7;
+  } catch {
+    return 7; // storage disabled: the range is not remembered
+  }
+}
+
+function rememberRange(days) {
+  try {
+    window.localStorage.setItem(RANGE_KEY, String(days));
+  } catch {
+    // storage disabled: the range is not remembered
+  }
 }
 
 /** The age of a coin's data: the server's measure when it gave one, else from observedAt. */
@@ -133,7 +145,7 @@ function setupRange() {
   buttons.forEach((button) =>
     button.addEventListener("click", () => {
       state.days = Number(button.dataset.days);
-      window.localStorage.setItem(RANGE_KEY, String(state.days));
+      rememberRange(state.days);
       mark();
       refreshHistory().catch(() => {}); // an outage is reported by the next poll
     }),

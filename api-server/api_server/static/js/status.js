@@ -3,7 +3,7 @@
 import { h, setText, show } from "./dom.js";
 import * as fmt from "./format.js";
 
-const HEARTBEAT_STALE_SECONDS = 30; // the worker beats every 5 s
+const HEARTBEAT_STALE_SECONDS = 15; // the worker beats every 5 s; /ready may say otherwise
 const INGESTS_SHOWN = 6;
 
 const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
@@ -85,6 +85,12 @@ export class StatusPanel {
     return entry.ageSeconds + (Date.now() - this.status.receivedAt) / 1000;
   }
 
+  /** Seconds after which the worker's heartbeat counts as missing (from /ready when it says). */
+  heartbeatLimit() {
+    const worker = this.ready && this.ready.body.checks && this.ready.body.checks.worker;
+    return worker && isNumber(worker.maxAgeSeconds) ? worker.maxAgeSeconds : HEARTBEAT_STALE_SECONDS;
+  }
+
   /** Refresh the parts that change with the clock (ages, countdown). */
   tick() {
     if (!this.status) return;
@@ -94,7 +100,7 @@ export class StatusPanel {
     const beat = byId("st-heartbeat");
     if (isNumber(worker.heartbeatAgeSeconds)) {
       const age = worker.heartbeatAgeSeconds + elapsed;
-      const stale = age > HEARTBEAT_STALE_SECONDS;
+      const stale = age > this.heartbeatLimit();
       mark(beat, stale ? "bad" : "ok", stale ? `⚠ ${fmt.duration(age)} ago` : `${fmt.duration(age)} ago`);
     } else {
       mark(beat, "bad", "no heartbeat", "No worker has written a heartbeat: is the worker running?");
