@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestURITooLarge
 
 from api_server import ask, catalog, observability, status
 from api_server.coingecko import CoinGeckoClient
+from api_server.dashboard import bp as dashboard_bp
 from api_server.docs import create_api
 from api_server.handlers import register_error_handlers
 from api_server.ingest import Ingestor, MarketSource
@@ -47,7 +48,7 @@ def create_app(
 ) -> Flask:
     """Build the app; collaborators default to real clients made from settings."""
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the dashboard blueprint serves static/
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -87,6 +88,7 @@ def create_app(
     for blueprint in (bp, catalog.bp, status.bp, ask.bp, observability.bp):
         api.register_blueprint(blueprint)
     app.register_blueprint(readiness_bp)
+    app.register_blueprint(dashboard_bp)
     register_error_handlers(app)
     return app
 

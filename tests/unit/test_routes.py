@@ -50,7 +50,7 @@ def test_health(harness: Harness) -> None:
         ("/api/stats?coin=bitcoin&coin=ethereum", 400, "once"),
         ("/api/stats?coin=bitcoin", 404, "no data"),
         ("/api/nothing", 404, "not found"),
-        ("/", 404, "not found"),
+        ("/nothing-here", 404, "not found"),  # "/" serves the dashboard
     ],
 )
 def test_errors_are_json(harness: Harness, url: str, status: int, words: str) -> None:
