@@ -85,9 +85,8 @@ def create_app(
             raise RequestURITooLarge()
 
     api = create_api(app)
-    for blueprint in (bp, catalog.bp, status.bp, ask.bp, observability.bp):
+    for blueprint in (bp, catalog.bp, status.bp, ask.bp, observability.bp, readiness_bp):
         api.register_blueprint(blueprint)
-    app.register_blueprint(readiness_bp)
     app.register_blueprint(dashboard_bp)
     register_error_handlers(app)
     return app

@@ -13,19 +13,36 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, current_app, json
+from flask import Response, current_app, json
+from flask_smorest import Blueprint
 
+from api_server.docs import REQUEST_ID_PARAM, header_refs
 from api_server.errors import StoreUnavailable
+from api_server.schemas import ReadinessSchema
 from api_server.services import Services, services
 from cryptostats.heartbeat import HEARTBEAT_MAX_AGE, read_heartbeat
 
-bp = Blueprint("readiness", __name__)
+bp = Blueprint("readiness", __name__, description="Readiness of this API process")
 
 STALE_AFTER_INTERVALS = 2
 """Data older than this many update intervals is stale: at least one trigger was missed."""
 
 
-@bp.get("/ready")
+@bp.route("/ready", methods=["GET"])
+@bp.doc(parameters=[REQUEST_ID_PARAM])
+@bp.alt_response(
+    200,
+    schema=ReadinessSchema,
+    description="Every required check passes: redis, store, subscriber, fresh data",
+    headers=header_refs("X-Request-ID"),
+    success=True,
+)
+@bp.alt_response(
+    503,
+    schema=ReadinessSchema,
+    description="A required check fails; the body names which",
+    headers=header_refs("X-Request-ID"),
+)
 def ready() -> Response:
     """Answer 200 when every required check passes, else 503; always name every check."""
     found = services()

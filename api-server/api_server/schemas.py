@@ -163,6 +163,25 @@ class StatusSchema(ma.Schema):
     updateIntervalSeconds = fields.Integer(required=True)
 
 
+class ReadinessCheckSchema(ma.Schema):
+    """One readiness check: whether it passes and whether it decides the status (more keys vary)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    ok = fields.Boolean(required=True)
+    required = fields.Boolean(required=True)
+
+
+class ReadinessSchema(ma.Schema):
+    """Whether this process can serve fresh data, with every check named."""
+
+    status = fields.String(required=True, validate=validate.OneOf(("ready", "not ready")))
+    checks = fields.Dict(
+        keys=fields.String(), values=fields.Nested(ReadinessCheckSchema), required=True
+    )
+
+
 class AskRequestSchema(ma.Schema):
     """A question in plain English (other keys are ignored)."""
 

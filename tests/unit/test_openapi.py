@@ -7,6 +7,7 @@ import mongomock
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
 
 from api_server import create_app
 from api_server.store import Store
@@ -38,7 +39,10 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
     suppress_health_check=list(HealthCheck),
 )
 def test_every_operation_conforms_to_the_document(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    # /ready documents 503 as its answer while a check fails (here: no data for matic-network,
+    # no subscriber thread); every other operation must never answer 5xx.
+    excluded = [not_a_server_error] if case.path == "/ready" else []
+    case.call_and_validate(excluded_checks=excluded)
 
 
 def test_document_lists_every_endpoint() -> None:
@@ -55,6 +59,7 @@ def test_document_lists_every_endpoint() -> None:
         "/api/status",
         "/api/ask",
         "/metrics",
+        "/ready",
     }
     stats = doc["components"]["schemas"]["Stats"]
     assert set(stats["properties"]) == {"price", "marketCap", "24hChange"}
