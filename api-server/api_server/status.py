@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +16,7 @@ from api_server.schemas import StatusSchema
 from api_server.services import Services, services
 from api_server.store import from_bson_time
 from cryptostats.config import Settings
-from cryptostats.messages import Heartbeat, InvalidMessage, heartbeat_key
-
-log = logging.getLogger(__name__)
+from cryptostats.heartbeat import read_heartbeat
 
 bp = Blueprint("status", __name__, description="Operational status")
 
@@ -103,25 +99,17 @@ def coin_ages(found: Services, settings: Settings) -> dict[str, dict[str, Any]]:
 
 def worker_status(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     """Return the worker's heartbeat age and next trigger, or nulls when it cannot be read."""
-    unknown = {
-        "heartbeatAgeSeconds": None,
-        "nextTriggerAt": None,
-        "intervalSeconds": settings.update_interval_seconds,
-    }
-    try:
-        raw = client.get(heartbeat_key(settings.redis_channel))
-    except redis.RedisError as exc:
-        log.warning("cannot read the worker heartbeat: %s", exc)
-        return unknown
-    if raw is None:
-        return unknown
-    try:
-        beat = Heartbeat.parse(raw)  # type: ignore[arg-type]
-    except InvalidMessage:
-        return unknown
+    found = read_heartbeat(client, settings.redis_channel)
+    beat = found.heartbeat
+    if beat is None or found.age_seconds is None:
+        return {
+            "heartbeatAgeSeconds": None,
+            "nextTriggerAt": None,
+            "intervalSeconds": settings.update_interval_seconds,
+        }
     nxt = beat.next_trigger_at
     return {
-        "heartbeatAgeSeconds": round(max(0.0, time.time() - beat.at), 1),
+        "heartbeatAgeSeconds": round(found.age_seconds, 1),
         "nextTriggerAt": None if nxt is None else iso_time(datetime.fromtimestamp(nxt, UTC)),
         "intervalSeconds": beat.interval_seconds,
     }
