@@ -52,7 +52,7 @@ FIELDS = {
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed: run `sudo make system-deps`")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
@@ -210,6 +210,10 @@ def test_dashboard_shows_what_the_api_serves(stack: Stack, open_page: Any) -> No
     first = page.locator("#ingests li.ingest").first
     assert newest["source"] in first.inner_text()
     assert f"{len(newest['stored'])} stored" in first.inner_text()
+    # The simulator feeds this stack: the footer must not claim the data is CoinGecko's.
+    footer = page.locator("#data-source.synthetic")
+    footer.wait_for()
+    assert "SYNTHETIC" in footer.inner_text() and newest["source"] in footer.inner_text()
 
     # The assistant answers what the API answers.
     question = "What is the price of bitcoin?"

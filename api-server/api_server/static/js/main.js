@@ -69,11 +69,26 @@ async function refresh() {
     degraded(`The API answers, but cannot serve market data: ${why}`);
   } else {
     degraded(null);
-    if (coins.changed) board.update(coins.body.coins);
+    if (coins.changed) {
+      board.update(coins.body.coins);
+      showSource(coins.body.coins);
+    }
     tick(); // figures and their ages change together, before the charts load
     await refreshHistory();
   }
   tick();
+}
+
+/** Name where the data comes from, and say so plainly when it is not CoinGecko. */
+function showSource(coins) {
+  const sources = [...new Set(coins.map((coin) => coin.source).filter(Boolean))];
+  if (sources.length === 0) return;
+  const synthetic = sources.filter((source) => !/(^|\.)coingecko\.com(:\d+)?$/.test(source));
+  const text = synthetic.length
+    ? `Market data from ${sources.join(", ")}: NOT CoinGecko, may be SYNTHETIC (simulator).`
+    : `Market data from CoinGecko (${sources.join(", ")}), refreshed by the worker.`;
+  setText(byId("data-source"), text);
+  byId("data-source").classList.toggle("synthetic", synthetic.length > 0);
 }
 
 async function refreshHistory() {
