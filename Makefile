@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-unit test-integration faults bench lint format typecheck clean
+.PHONY: help install system-deps run demo test test-unit test-integration faults bench lint format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with pinned dependencies
+
+system-deps: ## Install redis-server, chromium and wrk from Debian when missing (needs root)
+	scripts/install-system-deps
 
 run: $(STAMP) ## Run broker, API and worker in the foreground (Ctrl-C stops all)
 	$(BIN)/python -m cryptostats_dev.stack

@@ -15,7 +15,7 @@ from cryptostats_dev.procs import RedisServer
 def real_redis_server() -> Iterator[RedisServer]:
     """Yield a fresh redis-server on a free port; skip when redis-server is not installed."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+        pytest.skip("redis-server is not installed: run `sudo make system-deps`")
     server = RedisServer()
     try:
         yield server

@@ -109,7 +109,7 @@ def test_metrics_add_up_over_two_gunicorn_workers(stack: Stack, tmp_path: Path) 
 def test_docs_page_renders_offline_in_a_real_browser(stack: Stack, tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("chromium is not installed")
+        pytest.skip("chromium is not installed: run `sudo make system-deps`")
     api = stack.api(None, COINGECKO_API_URL="http://127.0.0.1:9")
     html = api.get("/docs").text
     assert not re.search(r"(src|href)=\"https?://", html), "the page loads something remote"
