@@ -210,18 +210,34 @@ def parse_wrk(output: str, command: str) -> WrkResult:
     )
 
 
+def pinned(cmd: list[str], role: str) -> list[str]:
+    """Run the API (role "api") on core 0 and wrk (role "load") on the other cores.
+
+    On a machine with fewer than 2 cores or without taskset, return cmd unchanged.
+    """
+    taskset = shutil.which("taskset")
+    count = os.cpu_count() or 1
+    if taskset is None or count < 2:
+        return cmd
+    cores = "0" if role == "api" else f"1-{count - 1}"
+    return ["taskset", "-c", cores, *cmd]
+
+
 def run_wrk(wrk: str, url: str, config: Config, duration: int | None = None) -> WrkResult:
     """Run wrk against one URL on loopback and return what it measured."""
     seconds = duration or config.duration
-    cmd = [
-        wrk,
-        f"-t{config.threads}",
-        f"-c{config.connections}",
-        f"-d{seconds}s",
-        "--latency",
-        url,
-    ]
-    shown = shlex.join(["wrk", *cmd[1:]])
+    cmd = pinned(
+        [
+            wrk,
+            f"-t{config.threads}",
+            f"-c{config.connections}",
+            f"-d{seconds}s",
+            "--latency",
+            url,
+        ],
+        "load",
+    )
+    shown = shlex.join([Path(part).name if part in (wrk,) else part for part in cmd])
     print(f"  $ {shown}", flush=True)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
     if done.returncode != 0:
@@ -282,7 +298,7 @@ class BenchStack:
         """Start the API and the worker; return them and the API's URL once it answers."""
         port = free_port()
         api_env = {**env, "API_HOST": LOCALHOST, "API_PORT": str(port)}
-        api = self.start(f"api-{name}", api_cmd, api_env)
+        api = self.start(f"api-{name}", pinned(api_cmd, "api"), api_env)
         url = f"http://{LOCALHOST}:{port}"
         wait_for_http(f"{url}/health", timeout=START_TIMEOUT, process=api)
         worker = self.start(f"worker-{name}", python_module_cmd("worker_server"), env)
@@ -658,7 +674,10 @@ def report(results: Results) -> str:
             f"{config.duration} s per run, {config.passes} pass(es) per endpoint, the order "
             "rotating each pass (the figures are the median over passes), after a "
             "warm-up run. No ingest runs during wrk (triggers come every 15 minutes in "
-            "production).",
+            "production). With 2 or more cores, `taskset` keeps the API on core 0 and wrk on the "
+            "others, the same for the baseline and the endpoints, so that the load generator and "
+            "the server do not preempt each other (on 2 cores, unpinned runs of the same endpoint "
+            "varied by about 20%).",
             f"- Ingest: `INGEST_CLAIM_SECONDS={CLAIM_SECONDS}` (default 5) so that triggers can "
             f"be spaced {TRIGGER_GAP} s apart; {config.triggers} triggers per history round, "
             "published "
@@ -699,13 +718,14 @@ on the history size. In-process (Flask's WSGI app called directly, 20,000 reques
 with pyinstrument when this bench was written) `/health` costs about 39 us and `/api/stats` or
 `/api/deviation` about 48 us: the 9 us difference is parsing the query string (`request.args`)
 and looking the coin up. Through gunicorn one request costs about 300 us of CPU, so the read
-endpoints should reach about 0.97x the baseline. Where a row above shows less, or a p99 above
-1.5x, the rest is run-to-run variance: wrk and the single gunicorn process (GIL-bound, 4
-threads for 32 connections) share the machine's two cores, so req/s moves by 10-20% between
-10-second runs of the same endpoint (see "req/s per pass"), and p99 is queueing of 32
-connections on 4 threads, decided by scheduling rather than by the handler. The endpoints were
-not given a cheaper path than the baseline's middleware: there is nothing left to remove from
-them but the contract's own query parsing.
+endpoints should reach about 0.97x the baseline; the rows above show 0.85-0.91x, the rest being
+the per-request work the read endpoints do and `/health` does not (conditional-request headers,
+`Cache-Control`). Unpinned, wrk and the single gunicorn process (GIL-bound, 4 threads for 32
+connections) shared the two cores and req/s moved by 10-20% between 10-second runs of the same
+endpoint, which once put /api/deviation at -15% between the two history sizes; pinned with
+`taskset` (API on core 0, wrk on core 1) the passes agree within about 10% (see "req/s per
+pass"). p99 is queueing of 32 connections on 4 threads, decided by scheduling rather than by
+the handler. The endpoints were not given a cheaper path than the baseline's middleware.
 
 **Ingest.** The ingest used to depend on the history size. A pyinstrument profile of one ingest
 (3 coins) on the embedded store with 20,000 records per coin took 3.3 s: 2.4 s in
