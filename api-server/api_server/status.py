@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,8 @@ from api_server.services import Services, services
 from api_server.store import from_bson_time
 from cryptostats.config import Settings
 from cryptostats.heartbeat import read_heartbeat
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("status", __name__, description="Operational status")
 
@@ -102,6 +105,8 @@ def worker_status(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     found = read_heartbeat(client, settings.redis_channel)
     beat = found.heartbeat
     if beat is None or found.age_seconds is None:
+        if found.problem and found.problem.startswith("Redis"):
+            log.warning("cannot read the worker heartbeat: %s", found.problem)
         return {
             "heartbeatAgeSeconds": None,
             "nextTriggerAt": None,
