@@ -30,6 +30,7 @@ from cryptostats_dev.procs import (
     python_module_cmd,
     wait_for_http,
 )
+from cryptostats_dev.procs import wait_until as procs_wait_until
 
 START_TIMEOUT = 20.0
 """Seconds a process gets to start answering."""
@@ -65,17 +66,7 @@ def expect(condition: object, message: str) -> None:
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll condition until it returns something truthy; raise ScenarioFailed after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = condition()
-        except requests.RequestException:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise ScenarioFailed(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
+    return procs_wait_until(condition, timeout, what, error=ScenarioFailed)
 
 
 @dataclass

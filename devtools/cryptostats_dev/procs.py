@@ -24,8 +24,9 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
+import requests
 from fakeredis import TcpFakeServer
 
 DEFAULT_STOP_TIMEOUT = 5.0
@@ -147,6 +148,30 @@ def wait_for_http(
         process=process,
         cancel=cancel,
     )
+
+
+def wait_until(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    *,
+    error: type[Exception] = TimeoutError,
+) -> Any:
+    """Poll condition until it returns something truthy and return that; raise error on timeout.
+
+    An HTTP error while polling (the server not up yet, a dropped connection) counts as "not yet".
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = condition()
+        except requests.RequestException:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise error(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(POLL_INTERVAL)
 
 
 def _poll(

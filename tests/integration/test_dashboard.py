@@ -16,8 +16,8 @@ import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from cryptostats.messages import UpdateTrigger
-from cryptostats_dev.procs import python_module_cmd, wait_for_http
-from tests.integration.conftest import START_TIMEOUT, Api, Simulator, Stack, wait_until
+from cryptostats_dev.procs import python_module_cmd, wait_for_http, wait_until
+from tests.integration.conftest import START_TIMEOUT, Api, Simulator, Stack
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import Stack, wait_until
+from cryptostats_dev.procs import wait_until
+from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
 

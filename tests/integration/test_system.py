@@ -10,7 +10,8 @@ import time
 import pytest
 import redis
 
-from tests.integration.conftest import Api, Simulator, Stack, wait_until
+from cryptostats_dev.procs import wait_until
+from tests.integration.conftest import Api, Simulator, Stack
 
 pytestmark = pytest.mark.integration
 
