@@ -14,31 +14,16 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
 import requests
 
-from cryptostats_dev.procs import (
-    ManagedProcess,
-    RedisServer,
-    free_port,
-    python_module_cmd,
-    wait_for_http,
-)
+from cryptostats_dev.lab import Api, Lab, Simulator, lab_for
+from cryptostats_dev.procs import RedisServer, free_port
 from cryptostats_dev.procs import wait_until as procs_wait_until
-
-START_TIMEOUT = 20.0
-"""Seconds a process gets to start answering."""
-
-CHANNEL = "crypto.update"
-"""The default channel, which every scenario uses."""
-
-TRIGGER = '{"trigger": "update"}'
 
 UPSTREAM = {
     "bitcoin": "bitcoin",
@@ -80,123 +65,6 @@ class Outcome:
     duplicated: int | None = None
     after_next_trigger: bool = False
     """Whether recovery waited for the next trigger (recover_seconds counts from that trigger)."""
-
-
-@dataclass
-class Simulator:
-    process: ManagedProcess
-    url: str
-
-    def served(self) -> list[dict[str, Any]]:
-        return list(requests.get(f"{self.url}/_sim/served", timeout=5).json())
-
-    def markets(self) -> list[dict[str, Any]]:
-        """The `/coins/markets` calls served so far, with their status and values."""
-        return [entry for entry in self.served() if entry["path"] == "/coins/markets"]
-
-    def total_calls(self) -> int:
-        return int(requests.get(f"{self.url}/_sim/calls", timeout=5).json()["total"])
-
-    def fault(self, mode: str, **opts: Any) -> None:
-        resp = requests.post(f"{self.url}/_sim/fault", json={"mode": mode, **opts}, timeout=5)
-        resp.raise_for_status()
-
-
-@dataclass
-class Api:
-    process: ManagedProcess
-    url: str
-
-    def get(self, path: str, timeout: float = 10) -> requests.Response:
-        return requests.get(f"{self.url}{path}", timeout=timeout)
-
-    def ready(self) -> dict[str, Any]:
-        body: dict[str, Any] = self.get("/ready").json()
-        return body
-
-    def last_ingest(self) -> dict[str, Any]:
-        check: dict[str, Any] = self.ready()["checks"]["lastIngest"]
-        return check
-
-    def samples(self) -> dict[str, int]:
-        """Records stored per coin (up to the deviation window of 100), from /ready."""
-        coins = self.ready()["checks"]["data"].get("coins", {})
-        return {coin: int(entry["samples"]) for coin, entry in coins.items()}
-
-    def stats(self, coin: str) -> dict[str, Any]:
-        body: dict[str, Any] = self.get(f"/api/stats?coin={coin}").json()
-        return body
-
-
-class Lab:
-    """The processes of one scenario against one redis-server; `close()` stops them all."""
-
-    def __init__(self, redis_server: RedisServer, logs: Path) -> None:
-        self.redis = redis_server
-        self.logs = logs
-        self.processes: list[ManagedProcess] = []
-        self.client = redis.Redis.from_url(redis_server.url, socket_timeout=5)
-
-    def env(self, extra: dict[str, str | None]) -> dict[str, str | None]:
-        env: dict[str, str | None] = {
-            "REDIS_URL": self.redis.url,
-            "MONGO_URI": None,
-            "COINGECKO_API_KEY": None,
-            "COINS": None,
-            "REDIS_CHANNEL": None,
-            "UPDATE_INTERVAL_SECONDS": "3600",
-            "INGEST_CLAIM_SECONDS": "0.5",
-            "LOG_LEVEL": "INFO",
-        }
-        env.update(extra)
-        return env
-
-    def start(self, name: str, cmd: list[str], env: dict[str, str | None]) -> ManagedProcess:
-        process = ManagedProcess(cmd, name=name, env=env, log_path=self.logs / f"{name}.log")
-        self.processes.append(process)
-        return process
-
-    def simulator(self) -> Simulator:
-        port = free_port()
-        cmd = python_module_cmd("cryptostats_dev.simulator", "--port", str(port), "--seed", "7")
-        process = self.start("simulator", cmd, {})
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{url}/ping", timeout=START_TIMEOUT, process=process)
-        return Simulator(process, url)
-
-    def api(self, sim: Simulator | None, name: str = "api", **extra: str | None) -> Api:
-        port = free_port()
-        env = self.env({"API_HOST": "127.0.0.1", "API_PORT": str(port), **extra})
-        if sim is not None:
-            env["COINGECKO_API_URL"] = sim.url
-        process = self.start(name, python_module_cmd("api_server"), env)
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{url}/health", timeout=START_TIMEOUT, process=process)
-        return Api(process, url)
-
-    def worker(self, name: str = "worker", **extra: str | None) -> ManagedProcess:
-        return self.start(name, python_module_cmd("worker_server"), self.env(dict(extra)))
-
-    def publish(self) -> int:
-        return int(self.client.publish(CHANNEL, TRIGGER))
-
-    def subscribers(self) -> int:
-        return int(self.client.pubsub_numsub(CHANNEL)[0][1])
-
-    def close(self) -> None:
-        self.client.close()
-        for process in reversed(self.processes):
-            process.stop()
-
-
-@contextmanager
-def lab_for(redis_server: RedisServer, logs: Path) -> Iterator[Lab]:
-    """Yield a Lab and stop every process it started, whatever happens."""
-    lab = Lab(redis_server, logs)
-    try:
-        yield lab
-    finally:
-        lab.close()
 
 
 # --- accounting -------------------------------------------------------------------------------

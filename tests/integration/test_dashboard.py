@@ -16,8 +16,8 @@ import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from cryptostats.messages import UpdateTrigger
+from cryptostats_dev.lab import START_TIMEOUT, Api, Lab, Simulator
 from cryptostats_dev.procs import python_module_cmd, wait_for_http, wait_until
-from tests.integration.conftest import START_TIMEOUT, Api, Simulator, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +119,7 @@ def fetches(sim: Simulator) -> int:
     return sum(1 for e in sim.served() if e["path"] == "/coins/markets" and e["status"] == 200)
 
 
-def stack_with_history(stack: Stack, records: int) -> tuple[Simulator, Api]:
+def stack_with_history(stack: Lab, records: int) -> tuple[Simulator, Api]:
     """Start the system, let a fast worker store `records` prices per coin, then a normal one."""
     sim = stack.simulator()
     api = stack.api(sim)
@@ -165,7 +165,7 @@ def shown_number(text: str) -> float:
     return float(re.sub(r"[^0-9.]", "", text))
 
 
-def test_dashboard_shows_what_the_api_serves(stack: Stack, open_page: Any) -> None:
+def test_dashboard_shows_what_the_api_serves(stack: Lab, open_page: Any) -> None:
     _, api = stack_with_history(stack, records=5)
     watched = open_page(f"{api.url}/", 1440)
     page = watched.page
@@ -242,7 +242,7 @@ def test_dashboard_shows_what_the_api_serves(stack: Stack, open_page: Any) -> No
     phone.assert_clean()
 
 
-def test_outage_banner_shows_while_the_api_is_down(stack: Stack, open_page: Any) -> None:
+def test_outage_banner_shows_while_the_api_is_down(stack: Lab, open_page: Any) -> None:
     sim = stack.simulator()
     api = stack.api(sim)
     wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 15, "first data")
@@ -262,7 +262,7 @@ def test_outage_banner_shows_while_the_api_is_down(stack: Stack, open_page: Any)
     screenshot(page, "outage-1440")
 
     port = api.url.rsplit(":", 1)[1]
-    env = stack.env(sim, {"API_HOST": "127.0.0.1", "API_PORT": port})
+    env = stack.env({"API_HOST": "127.0.0.1", "API_PORT": port}, sim)
     stack.start("api-again", python_module_cmd("api_server"), env)
     wait_for_http(f"{api.url}/health", timeout=START_TIMEOUT)
     page.locator("#outage-banner").wait_for(state="hidden")
@@ -276,7 +276,7 @@ def test_outage_banner_shows_while_the_api_is_down(stack: Stack, open_page: Any)
     assert any("ERR_CONNECTION_REFUSED" in e for e in watched.console_errors)
 
 
-def test_page_follows_new_data_and_warns_when_it_is_old(stack: Stack, open_page: Any) -> None:
+def test_page_follows_new_data_and_warns_when_it_is_old(stack: Lab, open_page: Any) -> None:
     sim = stack.simulator()
     api = stack.api(sim, UPDATE_INTERVAL_SECONDS="3")  # no worker: the data ages
     wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 15, "first data")

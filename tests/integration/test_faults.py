@@ -10,14 +10,12 @@ import pytest
 from cryptostats_dev.faults import (
     HOSTILE_REQUESTS,
     SCENARIOS,
-    Api,
     BadRequest,
-    Lab,
     Scenario,
     check_hostile,
-    lab_for,
     render_table,
 )
+from cryptostats_dev.lab import Api, Lab, lab_for
 from cryptostats_dev.procs import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

@@ -13,8 +13,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from cryptostats_dev.lab import Lab
 from cryptostats_dev.procs import wait_until
-from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def json_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in lines]  # fails the test on any non-JSON line
 
 
-def test_logs_are_json_lines_with_request_ids_and_never_the_key(stack: Stack) -> None:
+def test_logs_are_json_lines_with_request_ids_and_never_the_key(stack: Lab) -> None:
     sim = stack.simulator()
     api = stack.api(sim, COINGECKO_API_KEY=API_KEY, INGEST_CLAIM_SECONDS="0.2")
     wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 15, "first data")
@@ -73,7 +73,7 @@ HEALTH_200 = (
 )
 
 
-def test_metrics_add_up_over_two_gunicorn_workers(stack: Stack, tmp_path: Path) -> None:
+def test_metrics_add_up_over_two_gunicorn_workers(stack: Lab, tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     # Two processes need a shared store; an unreachable MongoDB makes reads 503, which is fine
@@ -107,7 +107,7 @@ def test_metrics_add_up_over_two_gunicorn_workers(stack: Stack, tmp_path: Path) 
     assert not list(scratch.iterdir()), "the metrics directory was left behind"
 
 
-def test_docs_page_renders_offline_in_a_real_browser(stack: Stack, tmp_path: Path) -> None:
+def test_docs_page_renders_offline_in_a_real_browser(stack: Lab, tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium is not installed: run `sudo make system-deps`")

@@ -10,8 +10,8 @@ import time
 import pytest
 import redis
 
+from cryptostats_dev.lab import Api, Lab, Simulator
 from cryptostats_dev.procs import wait_until
-from tests.integration.conftest import Api, Simulator, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def stats_match(api: Api, coin: str, served: dict) -> bool:
     }
 
 
-def test_worker_trigger_is_ingested_and_served(stack: Stack) -> None:
+def test_worker_trigger_is_ingested_and_served(stack: Lab) -> None:
     sim = stack.simulator()
     api = stack.api(sim)
     # The API fetches once at start because the store is empty.
@@ -51,7 +51,7 @@ def test_worker_trigger_is_ingested_and_served(stack: Stack) -> None:
         assert api.get(f"/stats?coin={coin}").json() == api.get(f"/api/stats?coin={coin}").json()
 
 
-def test_deviation_is_the_population_deviation_of_served_prices(stack: Stack) -> None:
+def test_deviation_is_the_population_deviation_of_served_prices(stack: Lab) -> None:
     sim = stack.simulator()
     api = stack.api(sim, INGEST_CLAIM_SECONDS="0.3")
     worker = stack.worker(UPDATE_INTERVAL_SECONDS="1")
@@ -70,7 +70,7 @@ def test_deviation_is_the_population_deviation_of_served_prices(stack: Stack) ->
     assert body["deviation"] > 0
 
 
-def test_two_api_processes_make_one_upstream_call_per_trigger(stack: Stack) -> None:
+def test_two_api_processes_make_one_upstream_call_per_trigger(stack: Lab) -> None:
     sim = stack.simulator()
     first = stack.api(sim, name="api-1")
     second = stack.api(sim, name="api-2")
@@ -92,7 +92,7 @@ def test_two_api_processes_make_one_upstream_call_per_trigger(stack: Stack) -> N
     client.close()
 
 
-def test_worker_exits_0_within_two_seconds_of_sigterm(stack: Stack) -> None:
+def test_worker_exits_0_within_two_seconds_of_sigterm(stack: Lab) -> None:
     worker = stack.worker()
     wait_until(lambda: "trigger published" in worker.log_text(), 15, "the first publish")
     assert worker.pid is not None
@@ -102,7 +102,7 @@ def test_worker_exits_0_within_two_seconds_of_sigterm(stack: Stack) -> None:
     assert time.monotonic() - asked < 2
 
 
-def test_api_stops_cleanly_on_sigterm(stack: Stack) -> None:
+def test_api_stops_cleanly_on_sigterm(stack: Lab) -> None:
     api = stack.api(None, COINGECKO_API_URL="http://127.0.0.1:9")
     assert api.process.pid is not None
     os.kill(api.process.pid, signal.SIGTERM)

@@ -1,0 +1,179 @@
+"""A lab of real processes for integration tests and fault scenarios.
+
+One `Lab` runs, against one redis-server it is given, the CoinGecko simulator, API processes
+(`python -m api_server`) and workers (`python -m worker_server`), each with its own log file, and
+stops them all on `close()`. `Simulator` and `Api` wrap what a test asks of those processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+
+from cryptostats.messages import UpdateTrigger
+from cryptostats_dev.procs import (
+    LOCALHOST,
+    ManagedProcess,
+    RedisServer,
+    free_port,
+    python_module_cmd,
+    wait_for_http,
+)
+
+START_TIMEOUT = 20.0
+"""Seconds a process gets to start answering."""
+
+CHANNEL = "crypto.update"
+"""The default channel, which the lab's processes use."""
+
+
+@dataclass
+class Simulator:
+    """The CoinGecko simulator process and its /_sim/ control API."""
+
+    process: ManagedProcess
+    url: str
+
+    def served(self) -> list[dict[str, Any]]:
+        """Every data call served so far, with its status and values."""
+        return list(requests.get(f"{self.url}/_sim/served", timeout=5).json())
+
+    def markets(self) -> list[dict[str, Any]]:
+        """The `/coins/markets` calls served so far, with their status and values."""
+        return [entry for entry in self.served() if entry["path"] == "/coins/markets"]
+
+    def total_calls(self) -> int:
+        """How many data calls the simulator received."""
+        return int(requests.get(f"{self.url}/_sim/calls", timeout=5).json()["total"])
+
+    def reset(self) -> None:
+        """Clear counts, the served log and any fault."""
+        requests.post(f"{self.url}/_sim/reset", timeout=5).raise_for_status()
+
+    def fault(self, mode: str, **opts: Any) -> None:
+        """Switch a fault mode on (see the simulator's FAULT_MODES)."""
+        resp = requests.post(f"{self.url}/_sim/fault", json={"mode": mode, **opts}, timeout=5)
+        resp.raise_for_status()
+
+    def clear_fault(self) -> None:
+        """Switch any fault off."""
+        requests.delete(f"{self.url}/_sim/fault", timeout=5).raise_for_status()
+
+
+@dataclass
+class Api:
+    """An API process and the calls tests make to it."""
+
+    process: ManagedProcess
+    url: str
+
+    def get(self, path: str, timeout: float = 10, **kwargs: Any) -> requests.Response:
+        """GET a path of the API."""
+        return requests.get(f"{self.url}{path}", timeout=timeout, **kwargs)
+
+    def ready(self) -> dict[str, Any]:
+        """The body of /ready."""
+        body: dict[str, Any] = self.get("/ready").json()
+        return body
+
+    def last_ingest(self) -> dict[str, Any]:
+        """The newest ingest report, as /ready shows it."""
+        check: dict[str, Any] = self.ready()["checks"]["lastIngest"]
+        return check
+
+    def samples(self) -> dict[str, int]:
+        """Records stored per coin (up to the deviation window of 100), from /ready."""
+        coins = self.ready()["checks"]["data"].get("coins", {})
+        return {coin: int(entry["samples"]) for coin, entry in coins.items()}
+
+    def stats(self, coin: str) -> dict[str, Any]:
+        """The body of /api/stats for a coin."""
+        body: dict[str, Any] = self.get(f"/api/stats?coin={coin}").json()
+        return body
+
+
+class Lab:
+    """The processes of one test or scenario against one redis-server; `close()` stops them."""
+
+    def __init__(self, redis_server: RedisServer, logs: Path) -> None:
+        self.redis = redis_server
+        self.logs = logs
+        self.processes: list[ManagedProcess] = []
+        self.client = redis.Redis.from_url(redis_server.url, socket_timeout=5)
+
+    def env(
+        self, extra: dict[str, str | None], sim: Simulator | None = None
+    ) -> dict[str, str | None]:
+        """Return the environment of a lab process: defaults, the simulator's URL, then extra."""
+        env: dict[str, str | None] = {
+            "REDIS_URL": self.redis.url,
+            "MONGO_URI": None,
+            "COINGECKO_API_KEY": None,
+            "COINS": None,
+            "REDIS_CHANNEL": None,
+            "UPDATE_INTERVAL_SECONDS": "3600",
+            "INGEST_CLAIM_SECONDS": "0.5",
+            "LOG_LEVEL": "INFO",
+        }
+        if sim is not None:
+            env["COINGECKO_API_URL"] = sim.url
+        env.update(extra)
+        return env
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str | None]) -> ManagedProcess:
+        """Start a process whose output goes to `<logs>/<name>.log`."""
+        process = ManagedProcess(cmd, name=name, env=env, log_path=self.logs / f"{name}.log")
+        self.processes.append(process)
+        return process
+
+    def simulator(self, seed: int = 7) -> Simulator:
+        """Start the CoinGecko simulator and wait until it answers."""
+        port = free_port()
+        args = ("--port", str(port), "--seed", str(seed))
+        process = self.start("simulator", python_module_cmd("cryptostats_dev.simulator", *args), {})
+        url = f"http://{LOCALHOST}:{port}"
+        wait_for_http(f"{url}/ping", timeout=START_TIMEOUT, process=process)
+        return Simulator(process, url)
+
+    def api(self, sim: Simulator | None, name: str = "api", **extra: str | None) -> Api:
+        """Start `python -m api_server` on a free port and wait until /health answers."""
+        port = free_port()
+        env = self.env({"API_HOST": LOCALHOST, "API_PORT": str(port), **extra}, sim)
+        process = self.start(name, python_module_cmd("api_server"), env)
+        url = f"http://{LOCALHOST}:{port}"
+        wait_for_http(f"{url}/health", timeout=START_TIMEOUT, process=process)
+        return Api(process, url)
+
+    def worker(self, name: str = "worker", **extra: str | None) -> ManagedProcess:
+        """Start `python -m worker_server`."""
+        return self.start(name, python_module_cmd("worker_server"), self.env(dict(extra)))
+
+    def publish(self) -> int:
+        """Publish one update trigger; return how many subscribers received it."""
+        return int(self.client.publish(CHANNEL, UpdateTrigger().encode()))
+
+    def subscribers(self) -> int:
+        """How many clients are subscribed to the channel."""
+        return int(self.client.pubsub_numsub(CHANNEL)[0][1])
+
+    def close(self) -> None:
+        """Stop every process, newest first."""
+        self.client.close()
+        for process in reversed(self.processes):
+            process.stop()
+
+
+@contextmanager
+def lab_for(redis_server: RedisServer, logs: Path) -> Iterator[Lab]:
+    """Yield a Lab and stop every process it started, whatever happens."""
+    lab = Lab(redis_server, logs)
+    try:
+        yield lab
+    finally:
+        lab.close()
