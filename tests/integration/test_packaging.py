@@ -1,4 +1,4 @@
-"""The production wheel, built and installed as the API and worker Dockerfiles do, holds no dev tool.
+"""The production wheel, built and installed as the API and worker images do, has no dev tool.
 
 No Docker engine runs here, so this builds the wheel those images install (`pip install .` of the
 root pyproject.toml), installs it into a fresh virtual environment and checks what is in it.
@@ -62,7 +62,9 @@ def wheel_text(wheel: Path, suffix: str) -> str:
 def runtime_requirements(wheel: Path) -> list[Requirement]:
     """The wheel's Requires-Dist entries that a plain `pip install .` installs (no extras)."""
     lines = wheel_text(wheel, ".dist-info/METADATA").splitlines()
-    found = [Requirement(line.partition(":")[2]) for line in lines if line.startswith("Requires-Dist:")]
+    found = [
+        Requirement(line.partition(":")[2]) for line in lines if line.startswith("Requires-Dist:")
+    ]
     return [r for r in found if r.marker is None or r.marker.evaluate({"extra": ""})]
 
 
