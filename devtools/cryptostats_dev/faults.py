@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from cryptostats_dev.lab import Api, Lab, Simulator, lab_for
+from cryptostats_dev.lab import Api, Lab, SimulatorProcess, lab_for
 from cryptostats_dev.procs import RedisServer, free_port
 from cryptostats_dev.procs import wait_until as procs_wait_until
 
@@ -70,7 +70,7 @@ class Outcome:
 # --- accounting -------------------------------------------------------------------------------
 
 
-def valid_served(sim: Simulator) -> dict[str, set[str]]:
+def valid_served(sim: SimulatorProcess) -> dict[str, set[str]]:
     """Distinct valid observations (by last_updated) the simulator served, per public coin."""
     by_coin: dict[str, set[str]] = {coin: set() for coin in UPSTREAM}
     for entry in sim.markets():
@@ -84,7 +84,7 @@ def valid_served(sim: Simulator) -> dict[str, set[str]]:
     return by_coin
 
 
-def account(sim: Simulator, *apis: Api) -> tuple[int, int]:
+def account(sim: SimulatorProcess, *apis: Api) -> tuple[int, int]:
     """Return (lost, duplicated) records: valid served observations vs records stored."""
     served = valid_served(sim)
     stored = {coin: 0 for coin in UPSTREAM}
@@ -116,7 +116,7 @@ def wait_for_ingest(api: Api, after: str | None, timeout: float = 20) -> dict[st
     return found
 
 
-def stats_of_last_good_fetch(sim: Simulator, coin: str) -> dict[str, Any]:
+def stats_of_last_good_fetch(sim: SimulatorProcess, coin: str) -> dict[str, Any]:
     """The values the simulator last served for coin with a 200 and valid fields."""
     for entry in reversed(sim.markets()):
         row = entry["coins"].get(UPSTREAM[coin]) if entry["status"] == 200 else None
@@ -254,7 +254,7 @@ def _upstream_fault(
     expect_outcome: str,
     api_env: dict[str, str] | None = None,
     **fault: Any,
-) -> tuple[Simulator, Api, dict[str, Any], float]:
+) -> tuple[SimulatorProcess, Api, dict[str, Any], float]:
     """Start sim + API, store once, set a fault, trigger; return the ingest report and its time."""
     sim = lab.simulator()
     api = lab.api(sim, **(api_env or {}))
@@ -270,7 +270,7 @@ def _upstream_fault(
     return sim, api, report, took
 
 
-def _recover(lab: Lab, api: Api, sim: Simulator, report: dict[str, Any]) -> float:
+def _recover(lab: Lab, api: Api, sim: SimulatorProcess, report: dict[str, Any]) -> float:
     """Publish the next trigger; return seconds until an ingest stores every coin again."""
     time.sleep(0.6)
     started = time.monotonic()
@@ -282,11 +282,11 @@ def _recover(lab: Lab, api: Api, sim: Simulator, report: dict[str, Any]) -> floa
     return time.monotonic() - started
 
 
-def _served_statuses(sim: Simulator) -> str:
+def _served_statuses(sim: SimulatorProcess) -> str:
     return ",".join(str(entry["status"]) for entry in sim.markets()[1:])
 
 
-def _unchanged_since_fault(api: Api, sim: Simulator, coins: list[str]) -> None:
+def _unchanged_since_fault(api: Api, sim: SimulatorProcess, coins: list[str]) -> None:
     for coin in coins:
         expect(api.stats(coin) == stats_of_last_good_fetch(sim, coin), f"{coin} changed")
 

@@ -2,7 +2,7 @@
 
 One `Lab` runs, against one redis-server it is given, the CoinGecko simulator, API processes
 (`python -m api_server`) and workers (`python -m worker_server`), each with its own log file, and
-stops them all on `close()`. `Simulator` and `Api` wrap what a test asks of those processes.
+stops them all on `close()`. `SimulatorProcess` and `Api` wrap what a test asks of those processes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ CHANNEL = "crypto.update"
 
 
 @dataclass
-class Simulator:
+class SimulatorProcess:
     """The CoinGecko simulator process and its /_sim/ control API."""
 
     process: ManagedProcess
@@ -108,7 +108,7 @@ class Lab:
         self.client = redis.Redis.from_url(redis_server.url, socket_timeout=5)
 
     def env(
-        self, extra: dict[str, str | None], sim: Simulator | None = None
+        self, extra: dict[str, str | None], sim: SimulatorProcess | None = None
     ) -> dict[str, str | None]:
         """Return the environment of a lab process: defaults, the simulator's URL, then extra."""
         env: dict[str, str | None] = {
@@ -132,16 +132,16 @@ class Lab:
         self.processes.append(process)
         return process
 
-    def simulator(self, seed: int = 7) -> Simulator:
+    def simulator(self, seed: int = 7) -> SimulatorProcess:
         """Start the CoinGecko simulator and wait until it answers."""
         port = free_port()
         args = ("--port", str(port), "--seed", str(seed))
         process = self.start("simulator", python_module_cmd("cryptostats_dev.simulator", *args), {})
         url = f"http://{LOCALHOST}:{port}"
         wait_for_http(f"{url}/ping", timeout=START_TIMEOUT, process=process)
-        return Simulator(process, url)
+        return SimulatorProcess(process, url)
 
-    def api(self, sim: Simulator | None, name: str = "api", **extra: str | None) -> Api:
+    def api(self, sim: SimulatorProcess | None, name: str = "api", **extra: str | None) -> Api:
         """Start `python -m api_server` on a free port and wait until /health answers."""
         port = free_port()
         env = self.env({"API_HOST": LOCALHOST, "API_PORT": str(port), **extra}, sim)
