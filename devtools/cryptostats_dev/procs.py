@@ -156,12 +156,15 @@ def wait_until(
     what: str,
     *,
     error: type[Exception] = TimeoutError,
+    sleep: Callable[[float], object] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Any:
     """Poll condition until it returns something truthy and return that; raise error on timeout.
 
-    An HTTP error while polling (the server not up yet, a dropped connection) counts as "not yet".
+    The one polling helper of the tests and the lab. An HTTP error while polling (the server not
+    up yet, a dropped connection) counts as "not yet".
     """
-    deadline = time.monotonic() + timeout
+    deadline = clock() + timeout
     while True:
         try:
             value = condition()
@@ -169,9 +172,9 @@ def wait_until(
             value = None
         if value:
             return value
-        if time.monotonic() > deadline:
+        if clock() > deadline:
             raise error(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(POLL_INTERVAL)
+        sleep(POLL_INTERVAL)
 
 
 def _poll(
