@@ -22,8 +22,7 @@ from typing import Any
 import requests
 
 from cryptostats_dev.lab import Api, Lab, SimulatorProcess, lab_for
-from cryptostats_dev.procs import RedisServer, free_port
-from cryptostats_dev.procs import wait_until as procs_wait_until
+from cryptostats_dev.procs import RedisServer, free_port, wait_until
 
 UPSTREAM = {
     "bitcoin": "bitcoin",
@@ -47,11 +46,6 @@ def expect(condition: object, message: str) -> None:
     """Raise ScenarioFailed with message unless condition holds."""
     if not condition:
         raise ScenarioFailed(message)
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll condition until it returns something truthy; raise ScenarioFailed after timeout."""
-    return procs_wait_until(condition, timeout, what, error=ScenarioFailed)
 
 
 @dataclass
@@ -101,6 +95,7 @@ def wait_for_data(api: Api, timeout: float = 15) -> None:
         lambda: all(api.get(f"/api/stats?coin={c}").status_code == 200 for c in UPSTREAM),
         timeout,
         "data for every coin",
+        error=ScenarioFailed,
     )
 
 
@@ -112,7 +107,7 @@ def wait_for_ingest(api: Api, after: str | None, timeout: float = 20) -> dict[st
         started = report.get("startedAt")
         return report if started and started != after else None
 
-    found: dict[str, Any] = wait_until(newer, timeout, "a new ingest report")
+    found: dict[str, Any] = wait_until(newer, timeout, "a new ingest report", error=ScenarioFailed)
     return found
 
 
@@ -147,14 +142,19 @@ def redis_restart(lab: Lab) -> Outcome:
     time.sleep(REDIS_OUTAGE_SECONDS / 2)
     lab.redis.restart()
     restarted = time.monotonic()
-    wait_until(lambda: lab.subscribers() >= 1, RECOVERY_LIMIT, "the subscriber to come back")
+    wait_until(
+        lambda: lab.subscribers() >= 1,
+        RECOVERY_LIMIT,
+        "the subscriber to come back",
+        error=ScenarioFailed,
+    )
     resubscribed = time.monotonic() - restarted
     expect(lab.publish() == 1, "the trigger reached no subscriber")
     report = wait_for_ingest(api, before, timeout=RECOVERY_LIMIT)
     recovered = time.monotonic() - restarted
     expect(report["outcome"] == "ok", f"ingest after the restart: {report}")
     expect(recovered <= RECOVERY_LIMIT, f"ingested {recovered:.2f} s after the restart")
-    sub = wait_until(lambda: api.ready()["checks"]["subscriber"], 5, "/ready")
+    sub = wait_until(lambda: api.ready()["checks"]["subscriber"], 5, "/ready", error=ScenarioFailed)
     expect(sub["alive"] and sub["subscribed"] and sub["reconnects"] >= 1, f"subscriber: {sub}")
     lost, duplicated = account(sim, api)
     return Outcome(
@@ -196,14 +196,21 @@ def api_down_while_worker_ticks(lab: Lab) -> Outcome:
     """The worker's trigger finds no subscriber; the API started later fetches at once."""
     sim = lab.simulator()
     worker = lab.worker()
-    wait_until(lambda: "no subscriber received it" in worker.log_text(), 15, "the lost trigger")
+    wait_until(
+        lambda: "no subscriber received it" in worker.log_text(),
+        15,
+        "the lost trigger",
+        error=ScenarioFailed,
+    )
     started = time.monotonic()
     api = lab.api(sim)
     wait_for_data(api)
     recovered = time.monotonic() - started
     report = api.last_ingest()
     expect(report["reason"].startswith("catch-up"), f"not a catch-up: {report}")
-    worker_check = wait_until(lambda: api.ready()["checks"]["worker"], 5, "/ready")
+    worker_check = wait_until(
+        lambda: api.ready()["checks"]["worker"], 5, "/ready", error=ScenarioFailed
+    )
     expect(worker_check["ok"], f"worker heartbeat not seen: {worker_check}")
     lost, duplicated = account(sim, api)
     return Outcome(
@@ -221,7 +228,7 @@ def trigger_burst_two_apis(lab: Lab) -> Outcome:
     claim = "2"
     first = lab.api(sim, name="api-1", INGEST_CLAIM_SECONDS=claim)
     second = lab.api(sim, name="api-2", INGEST_CLAIM_SECONDS=claim)
-    wait_until(lambda: lab.subscribers() == 2, 10, "both APIs to subscribe")
+    wait_until(lambda: lab.subscribers() == 2, 10, "both APIs to subscribe", error=ScenarioFailed)
     time.sleep(float(claim) + 0.2)  # let the start-up claim expire
     calls = sim.total_calls()
     started = time.monotonic()
@@ -229,7 +236,7 @@ def trigger_burst_two_apis(lab: Lab) -> Outcome:
         expect(lab.publish() == 2, "a trigger missed a subscriber")
         time.sleep(0.045)
     burst = time.monotonic() - started
-    wait_until(lambda: sim.total_calls() > calls, 10, "the burst's fetch")
+    wait_until(lambda: sim.total_calls() > calls, 10, "the burst's fetch", error=ScenarioFailed)
     time.sleep(float(claim))  # any second fetch would come within the claim window
     extra = sim.total_calls() - calls
     expect(extra == 1, f"{extra} upstream calls for 20 triggers in {burst:.2f} s")
@@ -257,7 +264,7 @@ def _upstream_fault(
 ) -> tuple[SimulatorProcess, Api, dict[str, Any], float]:
     """Start sim + API, store once, set a fault, trigger; return the ingest report and its time."""
     sim = lab.simulator()
-    api = lab.api(sim, **(api_env or {}))
+    api = lab.api(sim, env=api_env)
     wait_for_data(api)
     before = api.last_ingest()["startedAt"]
     time.sleep(0.6)  # past the claim window of the start-up fetch
@@ -425,7 +432,10 @@ def store_unreachable(lab: Lab) -> Outcome:
     checks = ready.json()["checks"]
     expect(ready.status_code == 503 and not checks["store"]["ok"], f"/ready: {ready.text}")
     report = wait_until(
-        lambda: api.last_ingest().get("outcome") and api.last_ingest(), 20, "ingest"
+        lambda: api.last_ingest().get("outcome") and api.last_ingest(),
+        20,
+        "ingest",
+        error=ScenarioFailed,
     )
     expect(report["outcome"] == "store_error", f"ingest report {report}")
     return Outcome(

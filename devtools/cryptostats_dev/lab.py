@@ -1,13 +1,14 @@
-"""A lab of real processes for integration tests and fault scenarios.
+"""The lab of real processes that integration tests, fault scenarios and the bench run.
 
 One `Lab` runs, against one redis-server it is given, the CoinGecko simulator, API processes
-(`python -m api_server`) and workers (`python -m worker_server`), each with its own log file, and
-stops them all on `close()`. `SimulatorProcess` and `Api` wrap what a test asks of those processes.
+(`python -m api_server`, or another command such as the bench's gunicorn app) and workers
+(`python -m worker_server`), each with its own log file, and stops them all on `close()`.
+`SimulatorProcess` and `Api` wrap what a caller asks of those processes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,19 @@ START_TIMEOUT = 20.0
 
 CHANNEL = "crypto.update"
 """The default channel, which the lab's processes use."""
+
+LAB_ENV: dict[str, str | None] = {
+    "MONGO_URI": None,
+    "COINGECKO_API_KEY": None,
+    "COINS": None,
+    "REDIS_CHANNEL": None,
+    "UPDATE_INTERVAL_SECONDS": "3600",
+    "INGEST_CLAIM_SECONDS": "0.5",
+    "LOG_LEVEL": "INFO",
+}
+"""The environment of every lab process, before the caller's own (None: unset)."""
+
+StartHook = Callable[[str, Sequence[str], Mapping[str, str | None]], None]
 
 
 @dataclass
@@ -101,62 +115,78 @@ class Api:
 class Lab:
     """The processes of one test or scenario against one redis-server; `close()` stops them."""
 
-    def __init__(self, redis_server: RedisServer, logs: Path) -> None:
+    def __init__(
+        self,
+        redis_server: RedisServer,
+        logs: Path,
+        *,
+        defaults: Mapping[str, str | None] | None = None,
+        on_start: StartHook | None = None,
+    ) -> None:
         self.redis = redis_server
         self.logs = logs
+        self.defaults = {**LAB_ENV, **(defaults or {})}
+        self.on_start = on_start
         self.processes: list[ManagedProcess] = []
         self.client = redis.Redis.from_url(redis_server.url, socket_timeout=5)
 
     def env(
-        self, extra: dict[str, str | None], sim: SimulatorProcess | None = None
+        self, extra: Mapping[str, str | None], sim: SimulatorProcess | None = None
     ) -> dict[str, str | None]:
         """Return the environment of a lab process: defaults, the simulator's URL, then extra."""
-        env: dict[str, str | None] = {
-            "REDIS_URL": self.redis.url,
-            "MONGO_URI": None,
-            "COINGECKO_API_KEY": None,
-            "COINS": None,
-            "REDIS_CHANNEL": None,
-            "UPDATE_INTERVAL_SECONDS": "3600",
-            "INGEST_CLAIM_SECONDS": "0.5",
-            "LOG_LEVEL": "INFO",
-        }
+        env: dict[str, str | None] = {"REDIS_URL": self.redis.url, **self.defaults}
         if sim is not None:
             env["COINGECKO_API_URL"] = sim.url
         env.update(extra)
         return env
 
-    def start(self, name: str, cmd: list[str], env: dict[str, str | None]) -> ManagedProcess:
+    def start(self, name: str, cmd: Sequence[str], env: Mapping[str, str | None]) -> ManagedProcess:
         """Start a process whose output goes to `<logs>/<name>.log`."""
+        if self.on_start is not None:
+            self.on_start(name, cmd, env)
         process = ManagedProcess(cmd, name=name, env=env, log_path=self.logs / f"{name}.log")
         self.processes.append(process)
         return process
 
-    def simulator(self, seed: int = 7) -> SimulatorProcess:
-        """Start the CoinGecko simulator and wait until it answers."""
+    def simulator(self, seed: int = 7, *args: str) -> SimulatorProcess:
+        """Start the CoinGecko simulator (extra command-line args) and wait until it answers."""
         port = free_port()
-        args = ("--port", str(port), "--seed", str(seed))
-        process = self.start("simulator", python_module_cmd("cryptostats_dev.simulator", *args), {})
+        argv = ("--port", str(port), "--seed", str(seed), *args)
+        cmd = python_module_cmd("cryptostats_dev.simulator", *argv)
+        process = self.start("simulator", cmd, {})
         url = f"http://{LOCALHOST}:{port}"
         wait_for_http(f"{url}/ping", timeout=START_TIMEOUT, process=process)
         return SimulatorProcess(process, url)
 
-    def api(self, sim: SimulatorProcess | None, name: str = "api", **extra: str | None) -> Api:
-        """Start `python -m api_server` on a free port and wait until /health answers."""
+    def api(
+        self,
+        sim: SimulatorProcess | None,
+        name: str = "api",
+        *,
+        cmd: Sequence[str] | None = None,
+        timeout: float = START_TIMEOUT,
+        env: Mapping[str, str | None] | None = None,
+        **extra: str | None,
+    ) -> Api:
+        """Start the API (`python -m api_server` unless `cmd`) on a free port; wait for /health.
+
+        Its environment: the lab's, then `env`, then `extra`.
+        """
         port = free_port()
-        env = self.env({"API_HOST": LOCALHOST, "API_PORT": str(port), **extra}, sim)
-        process = self.start(name, python_module_cmd("api_server"), env)
+        api_env = self.env({**(env or {}), **extra}, sim)
+        env = {**api_env, "API_HOST": LOCALHOST, "API_PORT": str(port)}
+        process = self.start(name, cmd or python_module_cmd("api_server"), env)
         url = f"http://{LOCALHOST}:{port}"
-        wait_for_http(f"{url}/health", timeout=START_TIMEOUT, process=process)
+        wait_for_http(f"{url}/health", timeout=timeout, process=process)
         return Api(process, url)
 
     def worker(self, name: str = "worker", **extra: str | None) -> ManagedProcess:
         """Start `python -m worker_server`."""
-        return self.start(name, python_module_cmd("worker_server"), self.env(dict(extra)))
+        return self.start(name, python_module_cmd("worker_server"), self.env(extra))
 
-    def publish(self) -> int:
+    def publish(self, channel: str = CHANNEL) -> int:
         """Publish one update trigger; return how many subscribers received it."""
-        return int(self.client.publish(CHANNEL, UpdateTrigger().encode()))
+        return int(self.client.publish(channel, UpdateTrigger().encode()))
 
     def subscribers(self) -> int:
         """How many clients are subscribed to the channel."""
