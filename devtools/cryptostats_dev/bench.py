@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +55,15 @@ class BenchStack:
         self.results = results
         self.redis = RedisServer(log_path=logs / "redis-server.log")
         defaults = {"INGEST_CLAIM_SECONDS": str(CLAIM_SECONDS), "LOG_LEVEL": "WARNING"}
-        self.lab = Lab(self.redis, logs, defaults=defaults, on_start=self._record)
+        self.lab = Lab(
+            self.redis.url, logs, redis_server=self.redis, defaults=defaults, on_start=self._record
+        )
         self.sim = self.lab.simulator(7, "--log-level", "WARNING")
         self.sim_url = self.sim.url
         self.http = requests.Session()
 
-    def _record(self, name: str, cmd: Sequence[str], env: Mapping[str, str | None]) -> None:
-        self.results.commands.append(_shown_command(name, list(cmd), dict(env)))
+    def _record(self, process: ManagedProcess) -> None:
+        self.results.commands.append(_shown_command(process.name, process.cmd, process.env))
 
     def env(self, channel: str, coins: str | None, extra: dict[str, str]) -> dict[str, str | None]:
         """Return what a round sets on top of the lab's environment."""

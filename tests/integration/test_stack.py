@@ -65,7 +65,8 @@ def test_a_child_that_dies_stops_the_rest_and_is_named(fake_server: Path) -> Non
     assert run.finish() == 1
     assert "worker exited unexpectedly with code 3" in output.getvalue()
     assert "stopped api" in output.getvalue()
-    assert stack.children == [] and stack.broker is None
+    assert [child.name for child in stack.children] == ["api", "worker"]
+    assert not any(child.alive for child in stack.children) and stack.broker is None
 
 
 @pytest.mark.timeout(60)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from cryptostats_dev.lab import Commands
 from cryptostats_dev.procs import EmbeddedBroker, free_port
 from cryptostats_dev.stack import (
     Console,
     Stack,
-    StackCommands,
     StackError,
     choose_broker,
     load_dotenv,
@@ -55,7 +55,7 @@ def make_stack(
 ) -> tuple[Stack, io.StringIO]:
     output = io.StringIO()
     environ = {"API_HOST": "127.0.0.1", "API_PORT": str(free_port()), **env}
-    commands = StackCommands(
+    commands = Commands(
         api=[sys.executable, str(fake_server)],
         worker=[sys.executable, "-c", worker],
         simulator=lambda port: [sys.executable, str(fake_server), str(port)],
