@@ -42,8 +42,9 @@ from cryptostats_dev.bench_results import (
     Throughput,
 )
 from cryptostats_dev.bench_wrk import ensure_wrk, pinned, run_wrk
+from cryptostats_dev.brokers import RedisServer
 from cryptostats_dev.lab import Lab
-from cryptostats_dev.procs import ManagedProcess, RedisServer, python_module_cmd
+from cryptostats_dev.procs import ManagedProcess, python_module_cmd
 
 # ---------------------------------------------------------------------------------- stack
 

@@ -19,11 +19,11 @@ import redis
 import requests
 
 from cryptostats.messages import UpdateTrigger
+from cryptostats_dev.brokers import RedisServer
 from cryptostats_dev.procs import (
     DEFAULT_STOP_TIMEOUT,
     LOCALHOST,
     ManagedProcess,
-    RedisServer,
     WaitCancelled,
     free_port,
     python_module_cmd,

@@ -24,15 +24,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cryptostats.config import Settings
 from cryptostats.errors import ConfigError
+from cryptostats_dev.brokers import EmbeddedBroker, RedisServer
 from cryptostats_dev.lab import Commands, Lab
-from cryptostats_dev.procs import (
-    EmbeddedBroker,
-    ManagedProcess,
-    ProcessExited,
-    RedisServer,
-    WaitCancelled,
-    port_is_free,
-)
+from cryptostats_dev.procs import ManagedProcess, ProcessExited, WaitCancelled, port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The checkout this package is installed from (editable), where `.env` lives."""

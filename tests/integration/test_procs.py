@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from cryptostats_dev.brokers import EmbeddedBroker, RedisServer, redis_server_pid
 from cryptostats_dev.procs import (
-    EmbeddedBroker,
     ManagedProcess,
     ProcessExited,
-    RedisServer,
     free_port,
     port_is_free,
     python_module_cmd,
-    redis_server_pid,
     wait_for_http,
     wait_for_port,
     wait_until,

@@ -7,13 +7,8 @@ import sys
 
 import pytest
 
-from cryptostats_dev.procs import (
-    free_port,
-    port_is_free,
-    python_module_cmd,
-    redis_server_pid,
-    wait_until,
-)
+from cryptostats_dev.brokers import redis_server_pid
+from cryptostats_dev.procs import free_port, port_is_free, python_module_cmd, wait_until
 
 
 def test_wait_until_returns_the_first_truthy_value_and_names_what_timed_out() -> None:

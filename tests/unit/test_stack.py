@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from cryptostats_dev.brokers import EmbeddedBroker
 from cryptostats_dev.lab import Commands
-from cryptostats_dev.procs import EmbeddedBroker, free_port
+from cryptostats_dev.procs import free_port
 from cryptostats_dev.stack import (
     Console,
     Stack,
