@@ -44,7 +44,7 @@ from cryptostats_dev.bench_results import (
 from cryptostats_dev.bench_wrk import ensure_wrk, pinned, run_wrk
 from cryptostats_dev.brokers import RedisServer
 from cryptostats_dev.lab import Lab
-from cryptostats_dev.procs import ManagedProcess, python_module_cmd
+from cryptostats_dev.procs import ManagedProcess, python_module_cmd, wait_until
 
 # ---------------------------------------------------------------------------------- stack
 
@@ -83,15 +83,13 @@ class BenchStack:
 
     def wait_for_heartbeat(self, channel: str, worker: ManagedProcess) -> None:
         """Wait for the worker's first heartbeat, written just after its start-up trigger."""
-        client = redis.Redis.from_url(self.redis.url)
-        try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while not client.exists(heartbeat_key(channel)):
-                if not worker.alive or time.monotonic() > deadline:
-                    raise RuntimeError(f"the worker wrote no heartbeat:\n{worker.log_tail()}")
-                time.sleep(0.05)
-        finally:
-            client.close()
+
+        def written() -> bool:
+            if not worker.alive:
+                raise RuntimeError(f"the worker exited:\n{worker.log_tail()}")
+            return bool(self.lab.client.exists(heartbeat_key(channel)))
+
+        wait_until(written, START_TIMEOUT, f"the worker's heartbeat on {channel!r}")
 
     def settle(self, quiet: float = 1.0, timeout: float = SERVE_TIMEOUT) -> None:
         """Wait until the start-up fetches (catch-up, the worker's first trigger) are over."""
@@ -145,13 +143,8 @@ def price_of(http: requests.Session, url: str, coin: str) -> float | None:
 
 def wait_for_price(http: requests.Session, url: str, coin: str, timeout: float) -> float:
     """Wait until the API serves a price for a coin and return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        price = price_of(http, url, coin)
-        if price is not None:
-            return price
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} served no price for {coin} within {timeout:g} s")
+    price: float = wait_until(lambda: price_of(http, url, coin), timeout, f"a price of {coin}")
+    return price
 
 
 def measure_ingest(

@@ -10,7 +10,7 @@ import pytest
 
 from cryptostats_dev.procs import wait_until
 from cryptostats_dev.stack import Stack
-from tests.unit.test_stack import DIES, fake_server, make_stack
+from tests.stack_standins import DIES, fake_server, make_stack
 
 pytestmark = pytest.mark.integration
 __all__ = ["fake_server"]  # a fixture, used by name
