@@ -1,9 +1,8 @@
-"""The lab of real processes that integration tests, fault scenarios and the bench run.
+"""The one orchestrator of real processes: integration tests, fault scenarios, bench, make run.
 
-One `Lab` runs, against one redis-server it is given, the CoinGecko simulator, API processes
-(`python -m api_server`, or another command such as the bench's gunicorn app) and workers
-(`python -m worker_server`), each with its own log file, and stops them all on `close()`.
-`SimulatorProcess` and `Api` wrap what a caller asks of those processes.
+A `Lab` runs, against one Redis, the CoinGecko simulator, API processes (`python -m api_server`,
+or another command such as the bench's gunicorn app) and workers (`python -m worker_server`), and
+stops them all. `SimulatorProcess` and `Api` wrap what a caller asks of those processes.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ LAB_ENV: dict[str, str | None] = {
 }
 """The environment of test and bench processes, before the caller's own (None: unset)."""
 
-StartHook = Callable[["ManagedProcess"], None]
+StartHook = Callable[[ManagedProcess], None]
 """Called with each process just after it started."""
 
 
