@@ -10,13 +10,13 @@ STAMP := $(VENV)/.installed-stamp
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml devtools/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' -e ./devtools
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the project with pinned dependencies
+install: $(STAMP) ## Create .venv with the project, its dev tools (devtools/) and pinned dependencies
 
 system-deps: ## Install redis-server, chromium and wrk from Debian when missing (needs root)
 	scripts/install-system-deps

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cryptostats_dev.procs import RedisServer
+from cryptostats_dev.brokers import RedisServer
 
 
 @pytest.fixture

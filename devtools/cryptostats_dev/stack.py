@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Literal, Protocol, TextIO
@@ -25,18 +24,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cryptostats.config import Settings
 from cryptostats.errors import ConfigError
-from cryptostats_dev.procs import (
-    LOCALHOST,
-    EmbeddedBroker,
-    ManagedProcess,
-    ProcessExited,
-    RedisServer,
-    WaitCancelled,
-    free_port,
-    port_is_free,
-    python_module_cmd,
-    wait_for_http,
-)
+from cryptostats_dev.brokers import EmbeddedBroker, RedisServer
+from cryptostats_dev.lab import Commands, Lab
+from cryptostats_dev.procs import ManagedProcess, ProcessExited, WaitCancelled, port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The checkout this package is installed from (editable), where `.env` lives."""
@@ -176,19 +166,8 @@ def start_broker(kind: BrokerKind, environ: Mapping[str, str], console: Console)
     return broker
 
 
-@dataclass(frozen=True)
-class StackCommands:
-    """The command of each child; tests swap in stand-ins."""
-
-    api: Sequence[str] = field(default_factory=lambda: python_module_cmd("api_server"))
-    worker: Sequence[str] = field(default_factory=lambda: python_module_cmd("worker_server"))
-    simulator: Callable[[int], Sequence[str]] = lambda port: python_module_cmd(
-        "cryptostats_dev.simulator", "--host", LOCALHOST, "--port", str(port)
-    )
-
-
 class Stack:
-    """Start the broker, (the simulator,) the API and the worker, supervise, stop them all."""
+    """Start the broker, then (the simulator,) the API and the worker in a `Lab`; supervise."""
 
     def __init__(
         self,
@@ -196,18 +175,23 @@ class Stack:
         environ: Mapping[str, str],
         demo: bool = False,
         console: Console | None = None,
-        commands: StackCommands | None = None,
+        commands: Commands | None = None,
         stop_event: threading.Event | None = None,
         which: Callable[[str], str | None] = shutil.which,
     ) -> None:
         self.environ = dict(environ)
         self.demo = demo
         self.console = console or Console()
-        self.commands = commands or StackCommands()
+        self.commands = commands or Commands()
         self.stop_event = stop_event or threading.Event()
         self.which = which
         self.broker: Broker | None = None
-        self.children: list[ManagedProcess] = []
+        self.lab: Lab | None = None
+
+    @property
+    def children(self) -> list[ManagedProcess]:
+        """The processes started so far, oldest first."""
+        return list(self.lab.processes) if self.lab is not None else []
 
     def run(self) -> int:
         """Run until stopped (exit 0) or until a child dies (exit 1); always stop everything."""
@@ -237,16 +221,24 @@ class Stack:
             )
         kind = choose_broker(env, self.which)
         self.broker = start_broker(kind, env, self.console)
-        if self.broker is not None:
-            env["REDIS_URL"] = self.broker.url
+        redis_url = self.broker.url if self.broker is not None else env["REDIS_URL"].strip()
+        lab = self.lab = Lab(
+            redis_url,
+            base_env=env,
+            on_output=self.console.line,
+            on_start=self._started,
+            commands=self.commands,
+            cancel=self.stop_event,
+        )
+        sim = None
         if self.demo:
-            env["COINGECKO_API_URL"] = self._start_simulator(env)
-        api_url = f"http://{_connect_host(api_host)}:{settings.api_port}"
-        api = self._spawn("api", self.commands.api, env)
-        wait_for_http(f"{api_url}/health", API_READY_TIMEOUT, process=api, cancel=self.stop_event)
+            sim = lab.simulator(None, name="sim", timeout=SIMULATOR_READY_TIMEOUT)
+            lab.defaults["COINGECKO_API_URL"] = sim.url  # the worker's environment too
+        bind = (api_host, settings.api_port)
+        api = lab.api(sim, bind=bind, timeout=API_READY_TIMEOUT)
         # Only now: the worker's first trigger would be lost if the API were not subscribed yet.
-        self._spawn("worker", self.commands.worker, env)
-        self._announce(env, f"{api_host}:{settings.api_port}", api_url)
+        lab.worker()
+        self._announce(lab.env({}), f"{api_host}:{settings.api_port}", api.url)
 
     def _child_env(self) -> dict[str, str]:
         env = dict(self.environ)
@@ -255,31 +247,10 @@ class Stack:
             env["UPDATE_INTERVAL_SECONDS"] = DEMO_UPDATE_INTERVAL_SECONDS
         return env
 
-    def _start_simulator(self, env: dict[str, str]) -> str:
-        port = free_port()
-        sim_url = f"http://{LOCALHOST}:{port}"
-        sim = self._spawn("sim", self.commands.simulator(port), env)
-        wait_for_http(
-            f"{sim_url}/ping", SIMULATOR_READY_TIMEOUT, process=sim, cancel=self.stop_event
-        )
-        return sim_url
+    def _started(self, child: ManagedProcess) -> None:
+        self.console.say(f"started {child.name} (pid {child.pid}): {' '.join(child.cmd)}")
 
-    def _spawn(self, name: str, cmd: Sequence[str], env: Mapping[str, str]) -> ManagedProcess:
-        if self.stop_event.is_set():
-            raise WaitCancelled("stop requested during start-up")
-        child = ManagedProcess(
-            cmd,
-            name=name,
-            env=env,
-            on_output=lambda text: self.console.line(name, text),
-            start=False,
-        )
-        self.children.append(child)
-        child.start()
-        self.console.say(f"started {name} (pid {child.pid}): {' '.join(cmd)}")
-        return child
-
-    def _announce(self, env: Mapping[str, str], api_bind: str, api_url: str) -> None:
+    def _announce(self, env: Mapping[str, str | None], api_bind: str, api_url: str) -> None:
         api_port = api_url.rpartition(":")[2]
         if not self.demo:
             self.console.say(f"API listening on {api_bind} (try: curl {api_url}/health)")
@@ -318,10 +289,12 @@ class Stack:
     def _stop_all(self) -> None:
         if self.children or self.broker is not None:
             self.console.say("stopping...")
-        while self.children:
-            child = self.children.pop()
-            code = child.stop(CHILD_STOP_TIMEOUT)
-            self.console.say(f"stopped {child.name} (exit code {code})")
+        if self.lab is not None:
+            self.lab.stop_all(
+                CHILD_STOP_TIMEOUT,
+                lambda child, code: self.console.say(f"stopped {child.name} (exit code {code})"),
+            )
+            self.lab.client.close()
         if self.broker is not None:
             if isinstance(self.broker, RedisServer):
                 self.broker.cleanup()  # also deletes its temp directory
@@ -336,10 +309,6 @@ def _validated(env: Mapping[str, str]) -> Settings:
         return Settings.from_env(env)
     except ConfigError as exc:
         raise StackError(f"configuration error: {exc}", exit_code=2) from None
-
-
-def _connect_host(bind_host: str) -> str:
-    return LOCALHOST if bind_host in ("", "0.0.0.0", "::") else bind_host
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cryptostats_dev.brokers import RedisServer
 from cryptostats_dev.lab import Lab, lab_for
-from cryptostats_dev.procs import RedisServer
 
 
 @pytest.fixture

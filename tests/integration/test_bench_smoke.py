@@ -58,3 +58,4 @@ def test_bench_runs_on_a_tiny_configuration(tmp_path: Path) -> None:
     written = report.read_text(encoding="utf-8")
     assert "## Results" in written and "wrk -t2 -c32 -d1s --latency" in written
     assert "cryptostats_dev.bench_app:create_app()" in written
+    assert "docs/PERFORMANCE.md" in written and "## Analysis" not in written

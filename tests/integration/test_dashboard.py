@@ -16,7 +16,7 @@ import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from cryptostats.messages import UpdateTrigger
-from cryptostats_dev.lab import START_TIMEOUT, Api, Lab, Simulator
+from cryptostats_dev.lab import START_TIMEOUT, Api, Lab, SimulatorProcess
 from cryptostats_dev.procs import python_module_cmd, wait_for_http, wait_until
 
 pytestmark = pytest.mark.integration
@@ -115,11 +115,11 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def fetches(sim: Simulator) -> int:
+def fetches(sim: SimulatorProcess) -> int:
     return sum(1 for e in sim.served() if e["path"] == "/coins/markets" and e["status"] == 200)
 
 
-def stack_with_history(stack: Lab, records: int) -> tuple[Simulator, Api]:
+def stack_with_history(stack: Lab, records: int) -> tuple[SimulatorProcess, Api]:
     """Start the system, let a fast worker store `records` prices per coin, then a normal one."""
     sim = stack.simulator()
     api = stack.api(sim)

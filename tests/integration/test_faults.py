@@ -7,16 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cryptostats_dev.faults import (
-    HOSTILE_REQUESTS,
-    SCENARIOS,
-    BadRequest,
-    Scenario,
-    check_hostile,
-    render_table,
-)
+from cryptostats_dev.brokers import RedisServer
+from cryptostats_dev.fault_hostile import HOSTILE_REQUESTS, BadRequest, check_hostile
+from cryptostats_dev.faults import SCENARIOS, Scenario, render_table
 from cryptostats_dev.lab import Api, Lab, lab_for
-from cryptostats_dev.procs import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

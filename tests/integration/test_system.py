@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from cryptostats_dev.lab import Api, Lab, Simulator
+from cryptostats_dev.lab import Api, Lab, SimulatorProcess
 from cryptostats_dev.procs import wait_until
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ UPSTREAM = {
 }
 
 
-def served_markets(sim: Simulator) -> list[dict]:
+def served_markets(sim: SimulatorProcess) -> list[dict]:
     return [e for e in sim.served() if e["path"] == "/coins/markets" and e["status"] == 200]
 
 

@@ -1,21 +1,16 @@
-"""Tests for cryptostats_dev.stack: .env parsing, broker choice, a stack of stand-in children."""
+"""cryptostats_dev.stack without children: .env, broker choice, start-up refusals, main()."""
 
 from __future__ import annotations
 
 import io
 import socket
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from cryptostats_dev.procs import EmbeddedBroker, free_port
+from cryptostats_dev.brokers import EmbeddedBroker
 from cryptostats_dev.stack import (
     Console,
-    Stack,
-    StackCommands,
     StackError,
     choose_broker,
     load_dotenv,
@@ -23,78 +18,9 @@ from cryptostats_dev.stack import (
     redact_url,
     start_broker,
 )
+from tests.stack_standins import fake_server, make_stack
 
-# Answers 200 {"status":"OK"} on every path, on the port given or API_PORT; prints chosen env vars.
-FAKE_SERVER = """
-import http.server, os, sys
-port = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ["API_PORT"])
-for name in ("REDIS_URL", "COINGECKO_API_URL", "UPDATE_INTERVAL_SECONDS"):
-    print(f"{name}={os.environ.get(name)}", flush=True)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b'{"status":"OK"}'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
-"""
-SLEEPER = "print('worker up', flush=True); import time; time.sleep(60)"
-DIES = "import time; time.sleep(0.5); raise SystemExit(3)"
-
-
-class StackRun:
-    """A Stack running in a thread, with its console output."""
-
-    def __init__(self, stack: Stack, output: io.StringIO) -> None:
-        self.stack, self.output = stack, output
-        self.exit_code: int | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        self.exit_code = self.stack.run()
-
-    def wait_for_output(self, text: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.output.getvalue():
-            assert time.monotonic() < deadline, f"{text!r} not in:\n{self.output.getvalue()}"
-            assert self.thread.is_alive(), f"stack ended early:\n{self.output.getvalue()}"
-            time.sleep(0.05)
-
-    def finish(self, timeout: float = 30.0) -> int | None:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive()
-        return self.exit_code
-
-
-@pytest.fixture
-def fake_server(tmp_path: Path) -> Path:
-    script = tmp_path / "fake_server.py"
-    script.write_text(FAKE_SERVER)
-    return script
-
-
-def make_stack(
-    fake_server: Path, *, worker: str = SLEEPER, demo: bool = False, **env: str
-) -> tuple[Stack, io.StringIO]:
-    output = io.StringIO()
-    environ = {"API_HOST": "127.0.0.1", "API_PORT": str(free_port()), **env}
-    commands = StackCommands(
-        api=[sys.executable, str(fake_server)],
-        worker=[sys.executable, "-c", worker],
-        simulator=lambda port: [sys.executable, str(fake_server), str(port)],
-    )
-    stack = Stack(
-        environ=environ,
-        demo=demo,
-        console=Console(output),
-        commands=commands,
-        which=lambda _name: None,  # the embedded broker: no redis-server needed
-    )
-    return stack, output
+__all__ = ["fake_server"]  # a fixture, used by name
 
 
 def test_parse_dotenv_reads_pairs_and_skips_comments() -> None:
@@ -187,48 +113,6 @@ def test_start_broker_embedded_warns_loudly() -> None:
     finally:
         assert broker is not None
         broker.stop()
-
-
-@pytest.mark.timeout(60)
-def test_stack_runs_until_stopped_then_stops_every_child(fake_server: Path) -> None:
-    stack, output = make_stack(fake_server)
-    run = StackRun(stack, output)
-    run.wait_for_output("Ctrl-C stops everything")
-    run.wait_for_output("[worker] worker up")
-    children = list(stack.children)
-    assert [child.name for child in children] == ["api", "worker"]
-    assert f"[api] REDIS_URL={stack.broker.url}" in output.getvalue()  # type: ignore[union-attr]
-    stack.stop_event.set()
-    assert run.finish() == 0
-    assert not any(child.alive for child in children)
-    text = output.getvalue()
-    order = [text.index(f"stopped {name}") for name in ("worker", "api", "the broker")]
-    assert order == sorted(order)
-
-
-@pytest.mark.timeout(60)
-def test_a_child_that_dies_stops_the_rest_and_is_named(fake_server: Path) -> None:
-    stack, output = make_stack(fake_server, worker=DIES)
-    run = StackRun(stack, output)
-    assert run.finish() == 1
-    assert "worker exited unexpectedly with code 3" in output.getvalue()
-    assert "stopped api" in output.getvalue()
-    assert stack.children == [] and stack.broker is None
-
-
-@pytest.mark.timeout(60)
-def test_demo_points_the_children_at_the_simulator(fake_server: Path) -> None:
-    stack, output = make_stack(fake_server, demo=True)
-    run = StackRun(stack, output)
-    run.wait_for_output("Ctrl-C stops everything")
-    stack.stop_event.set()
-    assert run.finish() == 0
-    text = output.getvalue()
-    assert "[sim] " in text
-    assert "SYNTHETIC" in text
-    assert f"curl localhost:{stack.environ['API_PORT']}/api/stats?coin=bitcoin" in text
-    assert "[api] COINGECKO_API_URL=http://127.0.0.1:" in text
-    assert "[api] UPDATE_INTERVAL_SECONDS=10" in text
 
 
 @pytest.mark.timeout(30)

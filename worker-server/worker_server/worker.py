@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 import schedule
@@ -21,13 +22,25 @@ MAX_WAIT_SECONDS = 1.0
 
 
 class TriggerWorker:
-    """Publishes {"trigger": "update"} at start and every interval; survives Redis outages."""
+    """Publishes {"trigger": "update"} at start and every interval; survives Redis outages.
 
-    def __init__(self, *, redis_client: redis.Redis, channel: str, interval_seconds: int) -> None:
+    `wait(seconds)` is how the loop passes time between turns and returns whether a stop was
+    requested; by default it waits on the stop event. Tests pass one that moves a fake clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis_client: redis.Redis,
+        channel: str,
+        interval_seconds: int,
+        wait: Callable[[float], bool] | None = None,
+    ) -> None:
         self.redis = redis_client
         self.channel = channel
         self.interval_seconds = interval_seconds
         self.stop_event = threading.Event()
+        self.wait = wait or self.stop_event.wait
         self.started = threading.Event()
         self.published = 0
         self.failed = 0
@@ -92,15 +105,15 @@ class TriggerWorker:
         self.started.set()
         try:
             while not self.stop_event.is_set():
-                if max_ticks is not None and ticks >= max_ticks:
-                    break
                 try:
                     self.scheduler.run_pending()
                 except Exception:
                     log.exception("scheduled job failed; the loop goes on")
+                if max_ticks is not None and ticks >= max_ticks:
+                    break
                 idle = self.scheduler.idle_seconds
-                wait = MAX_WAIT_SECONDS if idle is None else min(max(idle, 0.0), MAX_WAIT_SECONDS)
-                self.stop_event.wait(wait)
+                pause = MAX_WAIT_SECONDS if idle is None else min(max(idle, 0.0), MAX_WAIT_SECONDS)
+                self.wait(pause)
         finally:
             self.scheduler.clear()
             log.info("worker stopped after %d trigger(s)", self.published)
