@@ -37,7 +37,8 @@ def response(status: int, body: Any, content_type: str = "application/json") -> 
 
 
 def test_valid_row_keeps_full_precision() -> None:
-    quote = parse_market_row(BTC, row())
+    quote, label = parse_market_row(BTC, row(), "api.coingecko.com")
+    assert (label.symbol, label.name, quote.source) == ("btc", "Bitcoin", "api.coingecko.com")
     assert quote.price == 67187.3358936566
     assert quote.market_cap == 1317802988326.25
     assert quote.change_24h == 3.63727894677354
@@ -114,9 +115,9 @@ def test_fetch_batches_250_ids_per_call_and_maps_aliases() -> None:
     assert result.calls == len(session.requests) == 3
     for _url, params in session.requests:
         assert params["precision"] == "full" and params["vs_currency"] == "usd"
-    assert len(result.quotes) == 600
+    assert len(result.observations) == 600 == len(result.labels)
     assert "c7" in result.skipped and "missing" in result.skipped["c7"]
-    assert any(q.coin == "matic-network" for q in result.quotes)
+    assert any(q.coin == "matic-network" for q in result.observations)
 
 
 def test_key_goes_in_the_plan_header_only() -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import fakeredis
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from cryptostats.heartbeat import HEARTBEAT_MAX_AGE, read_heartbeat
 from cryptostats.messages import Heartbeat, heartbeat_key
-from cryptostats_dev.procs import RedisServer, free_port, merged_env
-from worker_server.worker import TriggerWorker
+from cryptostats_dev.procs import free_port
 
 KEY = heartbeat_key("crypto.update")
 
@@ -30,32 +29,6 @@ def test_fresh_stale_missing_and_garbage() -> None:
 
 
 def test_redis_down_is_a_problem_not_an_exception() -> None:
-    client = redis.Redis(port=free_port(), socket_connect_timeout=0.5)
+    client = redis.Redis(port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     found = read_heartbeat(client, "crypto.update")
     assert not found.fresh and "unreachable" in (found.problem or "")
-
-
-def healthcheck(redis_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "worker_server.healthcheck"],
-        env=merged_env({"REDIS_URL": redis_url, "REDIS_CHANNEL": None}),
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
-
-
-def test_health_check_command_follows_the_heartbeat(real_redis_server: RedisServer) -> None:
-    assert healthcheck(real_redis_server.url).returncode == 1
-    client = redis.Redis.from_url(real_redis_server.url)
-    TriggerWorker(
-        redis_client=client, channel="crypto.update", interval_seconds=900
-    ).write_heartbeat()
-    done = healthcheck(real_redis_server.url)
-    assert done.returncode == 0 and "healthy" in done.stdout
-    client.set(KEY, Heartbeat(time.time() - 60, 900).encode())
-    done = healthcheck(real_redis_server.url)
-    assert done.returncode == 1 and "60 s old" in done.stderr
-    client.close()
-    real_redis_server.stop()
-    assert healthcheck(real_redis_server.url).returncode == 1
