@@ -142,7 +142,7 @@ def build_state(
         ingestor=ingestor,
         subscriber=Subscriber(
             redis_client=redis_client,
-            channel=settings.redis_channel,
+            settings=settings,
             ingestor=ingestor,
             replicate=store.embedded,
             poll_seconds=poll_seconds,

@@ -21,7 +21,7 @@ from urllib3.util.retry import Retry
 
 from api_server.domain import CoinLabel, Observation
 from api_server.errors import UpstreamError
-from cryptostats.config import CoinSpec, Settings
+from cryptostats.config import Settings, TrackedCoin
 from cryptostats.logs import redact_secret
 
 log = logging.getLogger(__name__)
@@ -233,10 +233,10 @@ class CoinGeckoClient:
             self.session.headers[settings.api_key_header] = settings.coingecko_api_key
         self.source = urlparse(self.base_url).netloc
 
-    def fetch(self, coins: tuple[CoinSpec, ...] | list[CoinSpec]) -> FetchResult:
+    def fetch(self, coins: tuple[TrackedCoin, ...] | list[TrackedCoin]) -> FetchResult:
         """Fetch and validate quotes for coins, one call per 250 upstream ids."""
         result = FetchResult()
-        by_upstream: dict[str, list[CoinSpec]] = {}
+        by_upstream: dict[str, list[TrackedCoin]] = {}
         for spec in coins:
             by_upstream.setdefault(spec.upstream, []).append(spec)
         ids = list(by_upstream)
@@ -343,7 +343,7 @@ def parse_markets_response(response: requests.Response) -> list[Any]:
 
 
 def parse_market_row(
-    spec: CoinSpec, row: dict[str, Any], source: str = ""
+    spec: TrackedCoin, row: dict[str, Any], source: str = ""
 ) -> tuple[Observation, CoinLabel]:
     """Validate one `/coins/markets` row, raising ValueError naming the bad field."""
     price = _number(row, "current_price")

@@ -27,7 +27,7 @@ from api_server.redis_keys import ingested_channel
 from api_server.report import IngestReport, log_report
 from api_server.snapshots import next_snapshot, rebuild_snapshot
 from api_server.store import Store
-from cryptostats.config import CoinSpec, Settings
+from cryptostats.config import Settings, TrackedCoin
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class MarketSource(Protocol):
 
     source: str
 
-    def fetch(self, coins: tuple[CoinSpec, ...]) -> FetchResult: ...
+    def fetch(self, coins: tuple[TrackedCoin, ...]) -> FetchResult: ...
 
 
 @dataclass(frozen=True)

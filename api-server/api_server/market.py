@@ -33,7 +33,7 @@ from api_server.schemas import (
     HistorySchema,
 )
 from api_server.times import iso_time
-from cryptostats.config import CoinSpec
+from cryptostats.config import TrackedCoin
 
 bp = Blueprint("market", __name__, description="Every tracked coin, and stored history")
 
@@ -104,7 +104,7 @@ def coins() -> Response:
     )
 
 
-def coin_entry(spec: CoinSpec, view: CoinView | None) -> dict[str, Any]:
+def coin_entry(spec: TrackedCoin, view: CoinView | None) -> dict[str, Any]:
     """Return the /api/coins entry of a coin (nulls when it has no data yet)."""
     if view is None:
         return {

@@ -18,6 +18,7 @@ from api_server.announcement import InvalidAnnouncement, parse_announcement
 from api_server.ingest import Ingestor
 from api_server.listener import POLL_SECONDS, ChannelListener
 from api_server.redis_keys import ingested_channel
+from cryptostats.config import Settings
 from cryptostats.messages import InvalidMessage, parse_trigger
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,14 @@ class Subscriber(ChannelListener):
         self,
         *,
         redis_client: redis.Redis,
-        channel: str,
+        settings: Settings,
         ingestor: Ingestor,
         replicate: bool = False,
         poll_seconds: float = POLL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.channel = channel
+        channel = settings.redis_channel
+        self.tracked = frozenset(settings.coin_names)
         self.announcements = ingested_channel(channel)
         channels = [channel, self.announcements] if replicate else [channel]
         super().__init__(redis_client=redis_client, channels=channels, poll_seconds=poll_seconds)
@@ -85,6 +87,5 @@ class Subscriber(ChannelListener):
             return
         if announcement.origin == self.ingestor.origin or announcement.observations is None:
             return
-        tracked = set(self.ingestor.settings.coin_names)
-        batch = [obs for obs in announcement.observations if obs.coin in tracked]
+        batch = [obs for obs in announcement.observations if obs.coin in self.tracked]
         self.ingestor.apply(batch, announcement.labels or {})

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from api_server.claim import Lease
 from api_server.coingecko import FetchResult
 from api_server.domain import CoinLabel, Observation
-from cryptostats.config import CoinSpec
+from cryptostats.config import TrackedCoin
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -37,7 +37,7 @@ class ScriptedSource:
         self.prices = prices or (lambda coin, n: 100.0 + n)
         self.error: Exception | None = None
 
-    def fetch(self, coins: tuple[CoinSpec, ...]) -> FetchResult:
+    def fetch(self, coins: tuple[TrackedCoin, ...]) -> FetchResult:
         self.calls += 1
         if self.error is not None:
             raise self.error

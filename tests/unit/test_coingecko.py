@@ -9,9 +9,9 @@ import requests
 
 from api_server.coingecko import CoinGeckoClient, parse_market_row, parse_markets_response
 from api_server.errors import UpstreamError
-from cryptostats.config import CoinSpec, Settings
+from cryptostats.config import Settings, TrackedCoin
 
-BTC = CoinSpec("bitcoin", "bitcoin")
+BTC = TrackedCoin("bitcoin", "bitcoin")
 
 
 def row(**overrides: Any) -> dict[str, Any]:
@@ -106,8 +106,8 @@ class RecordingSession(requests.Session):
 
 
 def test_fetch_batches_250_ids_per_call_and_maps_aliases() -> None:
-    coins = [CoinSpec(f"c{i}", f"c{i}") for i in range(600)]
-    coins.append(CoinSpec("matic-network", "polygon-ecosystem-token"))
+    coins = [TrackedCoin(f"c{i}", f"c{i}") for i in range(600)]
+    coins.append(TrackedCoin("matic-network", "polygon-ecosystem-token"))
     rows = [row(id=c.upstream) for c in coins if c.public != "c7"]
     session = RecordingSession(rows)
     client = CoinGeckoClient(Settings.from_env({"COINS": "bitcoin"}), session=session)

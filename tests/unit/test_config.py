@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cryptostats.config import PRO_API_URL, PUBLIC_API_URL, CoinSpec, Settings, parse_coins
+from cryptostats.config import PRO_API_URL, PUBLIC_API_URL, Settings, TrackedCoin, parse_coins
 from cryptostats.errors import ConfigError
 
 
@@ -16,7 +16,7 @@ def test_defaults() -> None:
     assert settings.coingecko_api_key == ""
     assert settings.api_key_header == "x-cg-demo-api-key"
     assert settings.coin_names == ["bitcoin", "ethereum", "matic-network"]
-    assert settings.coin("matic-network") == CoinSpec("matic-network", "polygon-ecosystem-token")
+    assert settings.coin("matic-network") == TrackedCoin("matic-network", "polygon-ecosystem-token")
     assert settings.update_interval_seconds == 900
     assert (settings.api_host, settings.api_port) == ("0.0.0.0", 3000)
 
@@ -78,7 +78,7 @@ def test_bad_values_name_the_variable(variable: str, value: str) -> None:
 
 
 def test_coin_aliases() -> None:
-    assert parse_coins("a=b, c") == (CoinSpec("a", "b"), CoinSpec("c", "c"))
+    assert parse_coins("a=b, c") == (TrackedCoin("a", "b"), TrackedCoin("c", "c"))
 
 
 def test_redis_url_with_password_is_not_echoed() -> None:
