@@ -68,5 +68,24 @@ def test_a_crash_right_after_an_ingest_is_served_again_within_the_claim_window(
     killed = time.monotonic()
     wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 20, "data again")
     took = time.monotonic() - killed
+    print(f"\nserved again {took:.2f} s after the worker was killed")
     assert took < float(CLAIM_SECONDS) + 5  # the catch-up waits out the marker, not the tick
     assert api.last_ingest()["reason"].startswith("catch-up")
+
+
+def test_nested_messages_do_not_delay_a_real_trigger(stack: Lab) -> None:
+    sim = stack.simulator()
+    api = stack.api(sim)
+    wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 15, "first data")
+    time.sleep(0.6)  # past the lab's 0.5 s claim window
+    calls = sim.total_calls()
+    nested = "[" * 1000 + "]" * 1000
+    for _ in range(15):
+        assert stack.client.publish("crypto.update", nested) == 1
+    sent = time.monotonic()
+    assert stack.publish() == 1
+    wait_until(lambda: sim.total_calls() > calls, 10, "the trigger's fetch")
+    delay = time.monotonic() - sent
+    print(f"\ntrigger fetched {delay * 1000:.0f} ms after 15 nested 2 KB messages")
+    assert delay < 1.0  # was 15 s: a traceback and a 1 s pause per message
+    assert "Traceback" not in api.process.log_text()

@@ -35,7 +35,7 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 
 @schema.parametrize()
 @settings(
-    max_examples=40,
+    max_examples=20,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
