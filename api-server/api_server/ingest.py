@@ -83,7 +83,7 @@ class Ingestor:
         """Fetch and store once if this process wins the claim; return the report or None."""
         lease = self.claim.acquire()
         if lease is None:
-            log.info("ingest (%s) skipped: another ingest holds the claim", reason)
+            log.debug("ingest (%s) skipped: another ingest holds the claim", reason)
             return None
         try:
             with self._lock:

@@ -25,6 +25,9 @@ BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 1.0
 """Longest wait between reconnection attempts, so a restarted Redis is used within about 1 s."""
 
+BUG_PAUSE_SECONDS = 0.05
+"""Pause after an unexpected error (a bug), so that a repeating one cannot spin the loop."""
+
 
 class ChannelListener:
     """Listens on some channels in a thread of its own; subclasses handle the messages."""
@@ -89,6 +92,7 @@ class ChannelListener:
                 backoff = min(backoff * 2, BACKOFF_MAX)
             except Exception:
                 log.exception("%s error; carrying on", self.name)
+                self.stop_event.wait(BUG_PAUSE_SECONDS)
         self._pubsub = pubsub
         if self.stop_event.is_set():
             self._drop(pubsub, None)

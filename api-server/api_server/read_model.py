@@ -77,9 +77,17 @@ def entity_tag(body: bytes) -> str:
 class ReadModel:
     """Snapshots by coin, loaded from the store and swapped in whole."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        in_background: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.in_background = in_background or _in_thread
+        """Runs the on-demand retry of a read while the store is down (a thread; tests: inline)."""
         self._coins: dict[str, CoinView] = {}
         self._loaded = False
         self._store_error: str | None = None
@@ -150,7 +158,11 @@ class ReadModel:
             finally:
                 self._lock.release()
 
-        threading.Thread(target=retry, name="view-retry", daemon=True).start()
+        self.in_background(retry)
+
+
+def _in_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="read-model-retry", daemon=True).start()
 
 
 class ReadModelListener(ChannelListener):

@@ -65,6 +65,37 @@ def test_a_store_outage_is_remembered_and_answered_at_once(
     assert model.refresh() is True and model.store_error is None
 
 
+def test_a_read_while_the_store_is_down_retries_at_most_once_a_second(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save(store, 1.0)
+    clock, retries = FakeClock(), []
+
+    def inline(work: Callable[[], None]) -> None:
+        retries.append(clock.now)
+        work()
+
+    model = ReadModel(store, clock=clock, in_background=inline)
+
+    def down(**_: object) -> None:
+        raise StoreUnavailable("data store unavailable (AutoReconnect)")
+
+    monkeypatch.setattr(store, "snapshots", down)
+    assert model.refresh() is False
+    clock.advance(0.5)
+    with pytest.raises(StoreUnavailable):
+        model.get("bitcoin")  # answered at once; too soon to retry
+    assert retries == []
+    clock.advance(0.5)
+    with pytest.raises(StoreUnavailable):
+        model.get("bitcoin")  # retries (in the background), still down
+    assert len(retries) == 1
+    monkeypatch.undo()
+    clock.advance(1.0)
+    view = model.get("bitcoin")  # the retry succeeds: reads answer again by themselves
+    assert len(retries) == 2 and view is not None and model.store_error is None
+
+
 def listener(
     store: Store, clock: FakeClock
 ) -> tuple[ReadModel, ReadModelListener, Callable[[], int]]:
