@@ -200,7 +200,8 @@ class Ingestor:
         except StoreUnavailable as exc:
             log.warning("could not record the ingest summary: %s", exc.message)
         if report.stored:
-            batch = [obs for obs in stored if obs.coin in report.stored]
+            added = set(report.stored)
+            batch = [obs for obs in stored if obs.coin in added]
             self._announce(batch if self.store.embedded else None, labels)
 
     def _announce(
