@@ -1,26 +1,34 @@
-"""The cryptostats API: a Flask app factory and the collaborators it wires together."""
+"""The cryptostats API: the composition root, where the app and its collaborators are wired.
+
+`create_app()` builds everything and starts nothing; `start(app)` starts the background threads
+(the subscriber and the read model's listener), once per serving process after fork.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from urllib.parse import urlparse
 
 import redis
 from flask import Flask, request
 from werkzeug.exceptions import RequestURITooLarge
 
-from api_server import ask, catalog, observability, status
-from api_server.coingecko import CoinGeckoClient
+from api_server import ask, contract, market, observability, readiness, status
+from api_server.app_state import AppState, attach, state_of
+from api_server.claim import IngestClaim, RedisClaim
+from api_server.coingecko import CoinGeckoClient, FetchBudget
 from api_server.dashboard import bp as dashboard_bp
 from api_server.docs import create_api
 from api_server.handlers import register_error_handlers
+from api_server.history import History
 from api_server.ingest import Ingestor, MarketSource
-from api_server.latest import LatestView
+from api_server.listener import POLL_SECONDS
 from api_server.metrics import Metrics
 from api_server.observability import install_observability
-from api_server.readiness import bp as readiness_bp
-from api_server.routes import bp
-from api_server.services import EXTENSION, Services
+from api_server.read_model import ReadModel, ReadModelListener
 from api_server.store import Store
 from api_server.subscriber import Subscriber
 from cryptostats.config import Settings
@@ -32,6 +40,9 @@ MAX_QUERY_BYTES = 4096
 
 MAX_BODY_BYTES = 4096
 """Largest request body accepted; larger ones get a JSON 413."""
+
+LEASE_MARGIN_SECONDS = 30.0
+"""Added to the fetch budget: how long a crashed ingest's claim can block the others."""
 
 EMBEDDED_BANNER = (
     "MONGO_URI is unset: using the EMBEDDED IN-MEMORY store (mongomock). Data lives only in "
@@ -45,11 +56,15 @@ def create_app(
     store: Store | None = None,
     redis_client: redis.Redis | None = None,
     source: MarketSource | None = None,
+    claim: IngestClaim | None = None,
+    poll_seconds: float | None = None,
 ) -> Flask:
-    """Build the app; collaborators default to real clients made from settings."""
+    """Build the app; collaborators default to real clients made from settings.
+
+    Nothing starts here: `start(app)` starts the background threads (after fork under gunicorn).
+    """
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)  # the dashboard blueprint serves static/
-    app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -65,19 +80,18 @@ def create_app(
         store.ensure_indexes()
     except Exception as exc:  # the store may come up later; reads answer 503 until then
         log.warning("could not create indexes yet: %s", exc)
-    view = LatestView(store)
-    ingestor = Ingestor(
-        settings=settings, source=source, store=store, redis_client=redis_client, view=view
+    state = build_state(
+        settings,
+        store=store,
+        redis_client=redis_client,
+        source=source,
+        claim=claim,
+        poll_seconds=POLL_SECONDS if poll_seconds is None else poll_seconds,
     )
-    subscriber = Subscriber(
-        redis_client=redis_client, channel=settings.redis_channel, ingestor=ingestor, view=view
-    )
-    metrics = Metrics(view, settings.coin_names)
-    ingestor.listeners.append(metrics.observe_ingest)
+    attach(app, state)
+    metrics = Metrics(state.read_model, settings.coin_names)
+    state.ingestor.listeners.append(metrics.observe_ingest)
     install_observability(app, metrics)
-    app.extensions[EXTENSION] = Services(
-        store=store, redis=redis_client, view=view, ingestor=ingestor, subscriber=subscriber
-    )
 
     @app.before_request
     def limit_query_string() -> None:
@@ -85,11 +99,71 @@ def create_app(
             raise RequestURITooLarge()
 
     api = create_api(app)
-    for blueprint in (bp, catalog.bp, status.bp, ask.bp, observability.bp, readiness_bp):
+    for blueprint in (contract.bp, market.bp, status.bp, ask.bp, observability.bp, readiness.bp):
         api.register_blueprint(blueprint)
     app.register_blueprint(dashboard_bp)
     register_error_handlers(app)
     return app
+
+
+def build_state(
+    settings: Settings,
+    *,
+    store: Store,
+    redis_client: redis.Redis,
+    source: MarketSource,
+    claim: IngestClaim | None,
+    poll_seconds: float,
+) -> AppState:
+    """Wire the write path (subscriber -> ingestor) and the read side (read model, history)."""
+    origin = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    claim = claim or RedisClaim(
+        redis_client,
+        settings.redis_channel,
+        window_seconds=settings.ingest_claim_seconds,
+        lease_seconds=FetchBudget.for_interval(settings.update_interval_seconds).total
+        + LEASE_MARGIN_SECONDS,
+    )
+    ingestor = Ingestor(
+        settings=settings,
+        source=source,
+        store=store,
+        claim=claim,
+        redis_client=redis_client,
+        origin=origin,
+    )
+    read_model = ReadModel(store)
+    return AppState(
+        settings=settings,
+        store=store,
+        redis=redis_client,
+        read_model=read_model,
+        history=History(store),
+        ingestor=ingestor,
+        subscriber=Subscriber(
+            redis_client=redis_client,
+            settings=settings,
+            ingestor=ingestor,
+            replicate=store.embedded,
+            poll_seconds=poll_seconds,
+        ),
+        read_model_listener=ReadModelListener(
+            read_model,
+            redis_client=redis_client,
+            channel=settings.redis_channel,
+            poll_seconds=poll_seconds,
+        ),
+    )
+
+
+def start(app: Flask) -> None:
+    """Start the app's background threads (call once per serving process, after fork)."""
+    state_of(app).start()
+
+
+def stop(app: Flask) -> None:
+    """Stop the app's background threads."""
+    state_of(app).stop()
 
 
 def _warn_if_not_coingecko(settings: Settings) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Response, current_app, json, request
+from flask import Response, json, request
 from flask_smorest import Blueprint
 
 from api_server import assistant
+from api_server.app_state import app_state
 from api_server.docs import REQUEST_ID_PARAM, header_refs
 from api_server.errors import InvalidRequest
 from api_server.schemas import AskAnswerSchema, AskRequestSchema, ErrorSchema
-from api_server.services import services
-from cryptostats.config import Settings
 
 bp = Blueprint("ask", __name__, description="A rule-based assistant")
 
@@ -57,14 +55,15 @@ def ask() -> Response:
     Examples: "What is the price of Bitcoin?", "Show me the 7-day trend of Ethereum".
     """
     query = question_text()
-    settings: Settings = current_app.config["SETTINGS"]
-    views = services().view.all()
+    state = app_state()
+    settings = state.settings
+    views = state.read_model.all()
     names = [
         assistant.CoinNames(
             public=spec.public,
             upstream=spec.upstream,
-            symbol=views[spec.public].snapshot.symbol if spec.public in views else "",
-            name=views[spec.public].snapshot.name if spec.public in views else "",
+            symbol=views[spec.public].snapshot.label.symbol if spec.public in views else "",
+            name=views[spec.public].snapshot.label.name if spec.public in views else "",
         )
         for spec in settings.coins
     ]
@@ -74,11 +73,10 @@ def ask() -> Response:
         return _json(reply.to_dict())
     view = views.get(question.coin)
     snapshot = view.snapshot if view is not None else None
-    series: list[Any] = []
+    trend = None
     if question.type == "trend" and snapshot is not None:
-        since = datetime.now(UTC) - timedelta(days=question.days)
-        series = services().store.history(question.coin, since)
-    return _json(assistant.answer(question, snapshot, series).to_dict())
+        trend = state.history.trend(question.coin, question.days)
+    return _json(assistant.answer(question, snapshot, trend).to_dict())
 
 
 def question_text() -> str:

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from api_server.store import Observation, Snapshot
+from api_server.domain import Snapshot
+from api_server.history import Trend
+from api_server.times import iso_time
 
 DEFAULT_TREND_DAYS = 7
 """The window of a trend question that names none."""
@@ -176,15 +178,14 @@ def help_answer(coins: Sequence[str], reason: str) -> Answer:
 
 def display_name(coin: str, snapshot: Snapshot | None) -> str:
     """Return "Bitcoin (BTC)", or the public id when upstream names are not known yet."""
-    if snapshot is None or not snapshot.name:
+    if snapshot is None or not snapshot.label.name:
         return coin
-    return f"{snapshot.name} ({snapshot.symbol.upper()})" if snapshot.symbol else snapshot.name
+    label = snapshot.label
+    return f"{label.name} ({label.symbol.upper()})" if label.symbol else label.name
 
 
-def answer(
-    question: Question, snapshot: Snapshot | None, series: Sequence[Observation] = ()
-) -> Answer:
-    """Word the answer to a (non-help) question from the coin's snapshot and, for trends, series."""
+def answer(question: Question, snapshot: Snapshot | None, trend: Trend | None = None) -> Answer:
+    """Word the answer to a (non-help) question from the coin's snapshot and, for trends, trend."""
     coin = question.coin or ""
     who = display_name(coin, snapshot)
     if snapshot is None:
@@ -194,13 +195,14 @@ def answer(
             f"There is no data for {who} yet; it is fetched on the next update.",
         )
     when = _when(snapshot)
+    newest = snapshot.newest
     if question.type == "market_cap":
-        text = f"{who} has a market cap of {usd_big(snapshot.market_cap)}{when}."
-        return Answer("market_cap", coin, text, {"marketCap": snapshot.market_cap, **_at(snapshot)})
+        text = f"{who} has a market cap of {usd_big(newest.market_cap)}{when}."
+        return Answer("market_cap", coin, text, {"marketCap": newest.market_cap, **_at(snapshot)})
     if question.type == "change_24h":
-        move = "up" if snapshot.change_24h >= 0 else "down"
-        text = f"{who} is {move} {abs(snapshot.change_24h):.2f}% over the last 24 hours{when}."
-        return Answer("change_24h", coin, text, {"24hChange": snapshot.change_24h, **_at(snapshot)})
+        move = "up" if newest.change_24h >= 0 else "down"
+        text = f"{who} is {move} {abs(newest.change_24h):.2f}% over the last 24 hours{when}."
+        return Answer("change_24h", coin, text, {"24hChange": newest.change_24h, **_at(snapshot)})
     if question.type == "deviation":
         text = (
             f"The standard deviation of {who}'s price over its newest {snapshot.samples} "
@@ -209,35 +211,33 @@ def answer(
         data = {"deviation": snapshot.deviation, "samples": snapshot.samples, **_at(snapshot)}
         return Answer("deviation", coin, text, data)
     if question.type == "trend":
-        return trend_answer(coin, who, question.days, series)
-    text = f"{who} is at {usd(snapshot.price)}{when}."
-    return Answer("price", coin, text, {"price": snapshot.price, **_at(snapshot)})
+        return trend_answer(coin, who, question.days, trend)
+    text = f"{who} is at {usd(newest.price)}{when}."
+    return Answer("price", coin, text, {"price": newest.price, **_at(snapshot)})
 
 
-def trend_answer(coin: str, who: str, days: int, series: Sequence[Observation]) -> Answer:
-    """Describe how the price moved across a series (oldest first)."""
-    if not series:
+def trend_answer(coin: str, who: str, days: int, trend: Trend | None) -> Answer:
+    """Describe how the price moved over the trend's days."""
+    if trend is None:
         text = f"No prices of {who} are stored for the last {days} days."
         return Answer("trend", coin, text, {"days": days, "points": 0})
-    first, last = series[0], series[-1]
-    change = (last.price - first.price) / first.price * 100 if first.price else 0.0
-    prices = [obs.price for obs in series]
+    first, last, change = trend.first, trend.last, trend.change_percent
     direction = "rose" if change > 0 else "fell" if change < 0 else "held steady"
     text = (
         f"Over the last {days} days {who} {direction} from {usd(first.price)} to "
-        f"{usd(last.price)} ({change:+.2f}%), across {len(series)} stored prices "
-        f"(low {usd(min(prices))}, high {usd(max(prices))})."
+        f"{usd(last.price)} ({change:+.2f}%), across {trend.points} stored prices "
+        f"(low {usd(trend.low)}, high {usd(trend.high)})."
     )
     data = {
         "days": days,
-        "points": len(series),
+        "points": trend.points,
         "firstPrice": first.price,
         "lastPrice": last.price,
         "changePercent": round(change, 4),
-        "low": min(prices),
-        "high": max(prices),
-        "firstTime": _iso(first),
-        "lastTime": _iso(last),
+        "low": trend.low,
+        "high": trend.high,
+        "firstTime": iso_time(first.observed_at),
+        "lastTime": iso_time(last.observed_at),
     }
     return Answer("trend", coin, text, data)
 
@@ -260,13 +260,8 @@ def usd_big(value: float) -> str:
 
 
 def _when(snapshot: Snapshot) -> str:
-    return f" (as of {_iso(snapshot)})"
+    return f" (as of {iso_time(snapshot.observed_at)})"
 
 
 def _at(snapshot: Snapshot) -> dict[str, Any]:
-    return {"observedAt": _iso(snapshot)}
-
-
-def _iso(item: Snapshot | Observation) -> str:
-    moment = item.observed_at
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"observedAt": iso_time(snapshot.observed_at)}

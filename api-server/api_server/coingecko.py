@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -18,8 +19,9 @@ from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from api_server.domain import CoinLabel, Observation
 from api_server.errors import UpstreamError
-from cryptostats.config import CoinSpec, Settings
+from cryptostats.config import Settings, TrackedCoin
 from cryptostats.logs import redact_secret
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class BudgetRetry(Retry):
       the next trigger tries again, rather than stalling the subscriber.
     - The budget starts at the first failed attempt and is cut by one attempt's worst time, so
       the whole call (first attempt included) stays within `budget.total`.
+
+    `clock` and `sleep` are injectable so that tests never wait; `plan_wait` is the pure decision.
     """
 
     def __init__(
@@ -93,18 +97,35 @@ class BudgetRetry(Retry):
         budget: FetchBudget | None = None,
         deadline: float | None = None,
         planned_wait: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.budget = budget or FetchBudget.for_interval(FETCH_BUDGET_MAX / FETCH_BUDGET_SHARE)
         self.deadline = deadline
         self.planned_wait = planned_wait
+        self.clock = clock
+        self.sleeper = sleep
 
     def new(self, **kw: Any) -> Self:
         kw.setdefault("budget", self.budget)
         kw.setdefault("deadline", self.deadline)
         kw.setdefault("planned_wait", 0.0)
+        kw.setdefault("clock", self.clock)
+        kw.setdefault("sleep", self.sleeper)
         return super().new(**kw)
+
+    def plan_wait(
+        self, asked: float | None, now: float, deadline: float
+    ) -> tuple[float, str | None]:
+        """Return the wait before the next attempt and, when there must be none, why not."""
+        wait = asked if asked is not None else self.get_backoff_time()
+        if asked is not None and asked > self.backoff_max:
+            return wait, f"server asks to wait {asked:.0f} s, more than {self.backoff_max:.0f} s"
+        if now + wait > deadline:
+            return wait, f"a wait of {wait:.1f} s does not fit the {self.budget.total:.0f} s budget"
+        return wait, None
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         """Seconds the server asks to wait: Retry-After, else x-ratelimit-reset, else None."""
@@ -123,7 +144,7 @@ class BudgetRetry(Retry):
         _stacktrace: TracebackType | None = None,
     ) -> Self:
         """Count the failure, then give up when the next wait would not fit the budget."""
-        now = time.monotonic()
+        now = self.clock()
         deadline = self.deadline
         if deadline is None:
             deadline = now + self.budget.total - self.budget.attempt
@@ -131,12 +152,7 @@ class BudgetRetry(Retry):
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
         new_retry.deadline = deadline
         asked = self.get_retry_after(response) if response is not None else None
-        wait = asked if asked is not None else new_retry.get_backoff_time()
-        why = None
-        if asked is not None and asked > self.backoff_max:
-            why = f"server asks to wait {asked:.0f} s, more than {self.backoff_max:.0f} s"
-        elif now + wait > deadline:
-            why = f"a wait of {wait:.1f} s does not fit the {self.budget.total:.0f} s budget"
+        wait, why = new_retry.plan_wait(asked, now, deadline)
         cause = f"HTTP {response.status}" if response is not None else _describe_reason(error)
         if why is not None:
             log.warning("upstream %s; not retrying: %s", cause, why)
@@ -149,7 +165,7 @@ class BudgetRetry(Retry):
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         """Sleep the wait decided when the failure was counted."""
         if self.planned_wait > 0:
-            time.sleep(self.planned_wait)
+            self.sleeper(self.planned_wait)
 
 
 def ratelimit_reset_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -185,25 +201,13 @@ def _describe_reason(error: Exception | None) -> str:
     return "error" if error is None else type(error).__name__
 
 
-@dataclass(frozen=True)
-class Quote:
-    """A validated market observation of one tracked coin."""
-
-    coin: str
-    upstream_id: str
-    symbol: str
-    name: str
-    price: float
-    market_cap: float
-    change_24h: float
-    observed_at: datetime
-
-
 @dataclass
 class FetchResult:
-    """What one fetch brought back: valid quotes, coins skipped with a reason, calls made."""
+    """What one fetch brought back: valid observations with the coins' labels, coins skipped
+    with a reason, calls made."""
 
-    quotes: list[Quote] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    labels: dict[str, CoinLabel] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     calls: int = 0
 
@@ -211,10 +215,17 @@ class FetchResult:
 class CoinGeckoClient:
     """Fetches market data for tracked coins from CoinGecko (or the project's simulator)."""
 
-    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        session: requests.Session | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.base_url = settings.coingecko_api_url
         self.budget = FetchBudget.for_interval(settings.update_interval_seconds)
-        self.session = session or build_session(self.budget)
+        self.session = session or build_session(self.budget, clock=clock, sleep=sleep)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = "cryptostats/0.1"
         if settings.coingecko_api_key:
@@ -222,10 +233,10 @@ class CoinGeckoClient:
             self.session.headers[settings.api_key_header] = settings.coingecko_api_key
         self.source = urlparse(self.base_url).netloc
 
-    def fetch(self, coins: tuple[CoinSpec, ...] | list[CoinSpec]) -> FetchResult:
+    def fetch(self, coins: tuple[TrackedCoin, ...] | list[TrackedCoin]) -> FetchResult:
         """Fetch and validate quotes for coins, one call per 250 upstream ids."""
         result = FetchResult()
-        by_upstream: dict[str, list[CoinSpec]] = {}
+        by_upstream: dict[str, list[TrackedCoin]] = {}
         for spec in coins:
             by_upstream.setdefault(spec.upstream, []).append(spec)
         ids = list(by_upstream)
@@ -248,9 +259,12 @@ class CoinGeckoClient:
                     result.skipped[spec.public] = f"missing from upstream answer (id {upstream_id})"
                     continue
                 try:
-                    result.quotes.append(parse_market_row(spec, row))
+                    obs, label = parse_market_row(spec, row, self.source)
                 except ValueError as exc:
                     result.skipped[spec.public] = str(exc)
+                    continue
+                result.observations.append(obs)
+                result.labels[spec.public] = label
         return result
 
     def _markets(self, upstream_ids: list[str]) -> list[Any]:
@@ -278,7 +292,12 @@ class CoinGeckoClient:
         return parse_markets_response(response)
 
 
-def build_session(budget: FetchBudget | None = None) -> requests.Session:
+def build_session(
+    budget: FetchBudget | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> requests.Session:
     """Return a session that retries 429, 5xx and connection errors with backoff and jitter."""
     retry = BudgetRetry(
         total=RETRIES,
@@ -293,6 +312,8 @@ def build_session(budget: FetchBudget | None = None) -> requests.Session:
         respect_retry_after_header=True,
         raise_on_status=False,
         budget=budget,
+        clock=clock,
+        sleep=sleep,
     )
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
@@ -321,7 +342,9 @@ def parse_markets_response(response: requests.Response) -> list[Any]:
     return payload
 
 
-def parse_market_row(spec: CoinSpec, row: dict[str, Any]) -> Quote:
+def parse_market_row(
+    spec: TrackedCoin, row: dict[str, Any], source: str = ""
+) -> tuple[Observation, CoinLabel]:
     """Validate one `/coins/markets` row, raising ValueError naming the bad field."""
     price = _number(row, "current_price")
     if price <= 0:
@@ -330,16 +353,18 @@ def parse_market_row(spec: CoinSpec, row: dict[str, Any]) -> Quote:
     if market_cap < 0:
         raise ValueError(f"market_cap must not be negative, got {market_cap}")
     change = _number(row, "price_change_percentage_24h")
-    return Quote(
+    observation = Observation(
         coin=spec.public,
-        upstream_id=spec.upstream,
-        symbol=str(row.get("symbol") or "")[:20],
-        name=str(row.get("name") or "")[:100],
+        observed_at=_timestamp(row.get("last_updated")),
         price=price,
         market_cap=market_cap,
         change_24h=change,
-        observed_at=_timestamp(row.get("last_updated")),
+        source=source,
     )
+    label = CoinLabel(
+        symbol=str(row.get("symbol") or "")[:20], name=str(row.get("name") or "")[:100]
+    )
+    return observation, label
 
 
 def _number(row: dict[str, Any], key: str) -> float:

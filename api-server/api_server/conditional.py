@@ -1,6 +1,6 @@
 """HTTP caching for the read endpoints: ETag, Last-Modified, Cache-Control and 304s.
 
-The validators of /api/stats and /api/deviation are computed once per ingest (latest.CoinView);
+The validators of /api/stats and /api/deviation are computed once per ingest (read_model.CoinView);
 a request only compares strings, so these endpoints stay as cheap as a constant answer.
 """
 
@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from flask import Response, current_app, request
+from flask import Response, request
 from werkzeug.http import http_date, parse_date
 
-from api_server.latest import entity_tag
+from api_server.app_state import app_state
+from api_server.read_model import entity_tag
 
 IF_NONE_MATCH = "HTTP_IF_NONE_MATCH"
 IF_MODIFIED_SINCE = "HTTP_IF_MODIFIED_SINCE"
@@ -23,7 +24,7 @@ def max_age(updated_ts: float | None) -> int:
     """Return the seconds until the next expected update after data stored at updated_ts."""
     if updated_ts is None:
         return 0
-    interval = current_app.config["SETTINGS"].update_interval_seconds
+    interval = app_state().settings.update_interval_seconds
     return max(0, int(updated_ts + interval - time.time()))
 
 

@@ -13,6 +13,7 @@ import flask_smorest
 from flask import Blueprint, Flask, Response, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
+from api_server.app_state import state_of
 from api_server.schemas import ErrorSchema
 
 API_TITLE = "cryptostats"
@@ -59,7 +60,7 @@ def create_api(app: Flask) -> DocumentedApi:
     )
     for name, header in RESPONSE_HEADERS.items():
         api.spec.components.header(name, header)
-    register_parameters(api, app.config["SETTINGS"].coin_names)
+    register_parameters(api, state_of(app).settings.coin_names)
     app.register_blueprint(_assets_blueprint())
     return api
 

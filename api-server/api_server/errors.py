@@ -1,11 +1,12 @@
-"""Errors the API raises and turns into JSON responses.
+"""Errors of the API, by layer. Only the HTTP layer (handlers.py) turns them into responses.
 
-ApiError                      has an HTTP status; rendered as {"error": message, ...}
-├── InvalidRequest (400)      missing, empty, repeated or malformed parameters
-│   └── CoinNotTracked (400)  a coin the service does not track; the body lists the tracked ones
-├── NoData (404)              a tracked coin with nothing stored yet
-└── StoreUnavailable (503)    the data store cannot be reached
-UpstreamError                 CoinGecko answered with something that is not market data
+CryptostatsError
+├── ApiError                      HTTP layer: has a status; rendered as {"error": message, ...}
+│   ├── InvalidRequest (400)      missing, empty, repeated or malformed parameters
+│   │   └── CoinNotTracked (400)  a coin the service does not track; the body lists the tracked ones
+│   └── NoData (404)              a tracked coin with nothing stored yet
+├── StoreUnavailable              store layer: the data store cannot be reached (HTTP: 503)
+└── UpstreamError                 source layer: CoinGecko answered with something that is not data
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ class NoData(ApiError):
     status = 404
 
 
-class StoreUnavailable(ApiError):
+class StoreUnavailable(CryptostatsError):
     """The data store cannot be reached or did not answer in time."""
 
-    status = 503
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class UpstreamError(CryptostatsError):

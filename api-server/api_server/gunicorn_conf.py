@@ -14,6 +14,7 @@ from typing import Any
 from gunicorn.glogging import Logger
 from prometheus_client import values
 
+import api_server
 from api_server.metrics import MULTIPROC_ENV
 from cryptostats.logs import configure_logging
 from cryptostats.startup import load_settings_or_exit
@@ -60,8 +61,8 @@ control_socket_disable = True  # no runtime management socket: nothing to expose
 
 
 def post_worker_init(worker: Any) -> None:
-    """Start this worker's subscriber thread once the app is loaded."""
-    worker.wsgi.extensions["cryptostats"].start()
+    """Start this worker's background threads once the app is loaded."""
+    api_server.start(worker.wsgi)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -77,7 +78,7 @@ def on_exit(server: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Stop this worker's subscriber thread."""
+    """Stop this worker's background threads."""
     app = getattr(worker, "wsgi", None)
     if app is not None and hasattr(app, "extensions"):
-        app.extensions["cryptostats"].stop()
+        api_server.stop(app)

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
-from api_server.errors import ApiError
+from api_server.errors import ApiError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
         return json_error(exc.status, exc.to_dict())
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable) -> Response:
+        return json_error(503, {"error": exc.message})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

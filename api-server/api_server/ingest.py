@@ -1,77 +1,58 @@
-"""One ingest: claim the fetch in Redis, fetch upstream, store valid records, refresh snapshots."""
+"""The write path, in one direction: claim -> fetch -> validate -> store -> publish "ingested".
+
+The Ingestor never touches the read model: every process's read model listens for the
+"ingested" announcement (read_model.py). With the embedded store, whose data lives in one
+process only, the announcement carries the stored observations so that every other embedded
+API process on the channel stores them too (`apply`): every process serves every new price.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import redis
 
+from api_server.announcement import Announcement
+from api_server.claim import IngestClaim
 from api_server.coingecko import FetchResult
+from api_server.domain import CoinLabel, Observation, Snapshot
 from api_server.errors import StoreUnavailable, UpstreamError
-from api_server.latest import LatestView
-from api_server.stats import DEVIATION_WINDOW, price_deviation, roll_window
-from api_server.store import Observation, PricePoint, Snapshot, Store
-from cryptostats.config import CoinSpec, Settings
-from cryptostats.messages import claim_key, ingested_channel
+from api_server.redis_keys import ingested_channel
+from api_server.report import IngestReport, log_report
+from api_server.snapshots import next_snapshot, rebuild_snapshot
+from api_server.store import Store
+from cryptostats.config import Settings, TrackedCoin
 
 log = logging.getLogger(__name__)
 
 RECENT_INGESTS = 20
-"""How many ingest summaries each process keeps in memory for status reports."""
+"""How many ingest reports each process keeps in memory for when the store is unreachable."""
 
 
 class MarketSource(Protocol):
-    """Where quotes come from (CoinGecko's client, or a fake in tests)."""
+    """Where observations come from (CoinGecko's client, or a fake in tests)."""
 
     source: str
 
-    def fetch(self, coins: tuple[CoinSpec, ...]) -> FetchResult: ...
+    def fetch(self, coins: tuple[TrackedCoin, ...]) -> FetchResult: ...
 
 
-@dataclass
-class IngestReport:
-    """What one ingest did, for logs, the ingest log and status endpoints."""
+@dataclass(frozen=True)
+class CatchUp:
+    """What a catch-up did: its report, or when to try again (the claim was held)."""
 
-    reason: str
-    started_at: datetime
-    finished_at: datetime | None = None
-    outcome: str = "running"
-    stored: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    upstream_calls: int = 0
-    errors: list[str] = field(default_factory=list)
-    source: str = ""
-    error_kind: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the report as a JSON- and BSON-friendly dict."""
-        return {
-            "reason": self.reason,
-            "startedAt": self.started_at,
-            "finishedAt": self.finished_at,
-            "outcome": self.outcome,
-            "stored": self.stored,
-            "duplicates": self.duplicates,
-            "skipped": self.skipped,
-            "upstreamCalls": self.upstream_calls,
-            "errors": self.errors,
-            "source": self.source,
-            "pid": os.getpid(),
-        }
+    report: IngestReport | None = None
+    retry_in: float | None = None
 
 
 class Ingestor:
-    """Turns a trigger into stored records, at most one upstream fetch per claim window."""
+    """Turns a trigger into stored records, at most one upstream fetch per claim."""
 
     def __init__(
         self,
@@ -79,15 +60,20 @@ class Ingestor:
         settings: Settings,
         source: MarketSource,
         store: Store,
+        claim: IngestClaim,
         redis_client: redis.Redis,
-        view: LatestView,
+        origin: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.source = source
         self.store = store
+        self.claim = claim
         self.redis = redis_client
-        self.view = view
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.origin = origin
+        """Who announces: lets a process recognise its own announcements."""
+        self.now = now
+        self.channel = ingested_channel(settings.redis_channel)
         self.recent: deque[IngestReport] = deque(maxlen=RECENT_INGESTS)
         self.listeners: list[Callable[[IngestReport], None]] = []
         """Called with every finished report (metrics)."""
@@ -95,26 +81,40 @@ class Ingestor:
 
     def ingest(self, reason: str) -> IngestReport | None:
         """Fetch and store once if this process wins the claim; return the report or None."""
-        if not self._claim():
-            log.debug("ingest (%s) skipped: another process holds the claim", reason)
+        lease = self.claim.acquire()
+        if lease is None:
+            log.debug("ingest (%s) skipped: another ingest holds the claim", reason)
             return None
-        with self._lock:
-            return self._ingest(reason)
+        try:
+            with self._lock:
+                return self.run(reason)
+        finally:
+            self.claim.release(lease)
 
-    def ingest_if_stale(self, reason: str) -> IngestReport | None:
-        """Ingest when some tracked coin has no data or the newest is older than one interval."""
+    def catch_up(self, reason: str) -> CatchUp:
+        """Ingest when a tracked coin has no data or the newest is older than one interval."""
+        if not self.is_stale(reason):
+            return CatchUp()
+        report = self.ingest(reason)
+        if report is None:
+            wait = self.claim.retry_in()
+            log.info("catch-up (%s) skipped: the claim is held; retrying in %.2f s", reason, wait)
+            return CatchUp(retry_in=wait)
+        return CatchUp(report=report)
+
+    def is_stale(self, reason: str) -> bool:
+        """Whether some tracked coin has no data, or the newest is older than one interval."""
         try:
             snapshots = self.store.snapshots()
         except StoreUnavailable as exc:
             log.warning("cannot tell data age (%s); fetching anyway", exc.message)
-            return self.ingest(reason)
+            return True
         tracked = self.settings.coin_names
         missing = [coin for coin in tracked if coin not in snapshots]
         if missing:
             log.info("no data yet for %s: fetching now (%s)", ", ".join(missing), reason)
-            return self.ingest(reason)
-        newest = max(snapshots[coin].updated_at for coin in tracked)
-        age = (datetime.now(UTC) - newest).total_seconds()
+            return True
+        age = (self.now() - max(snapshots[coin].updated_at for coin in tracked)).total_seconds()
         if age > self.settings.update_interval_seconds:
             log.info(
                 "newest data is %.0f s old (interval %d s): fetching now (%s)",
@@ -122,31 +122,20 @@ class Ingestor:
                 self.settings.update_interval_seconds,
                 reason,
             )
-            return self.ingest(reason)
-        self.view.refresh()
-        return None
-
-    def _claim(self) -> bool:
-        window_ms = max(1, int(self.settings.ingest_claim_seconds * 1000))
-        key = claim_key(self.settings.redis_channel)
-        try:
-            return bool(self.redis.set(key, self.owner, nx=True, px=window_ms))
-        except redis.RedisError as exc:
-            # Without Redis nobody can coordinate; the unique index still prevents duplicates.
-            log.warning("cannot claim the fetch in Redis (%s); fetching anyway", exc)
             return True
+        return False
 
-    def _ingest(self, reason: str) -> IngestReport:
-        report = IngestReport(
-            reason=reason, started_at=datetime.now(UTC), source=self.source.source
-        )
+    def run(self, reason: str) -> IngestReport:
+        """Fetch, store and announce once, without the claim (the caller holds it)."""
+        report = IngestReport(reason=reason, started_at=self.now(), source=self.source.source)
+        result = FetchResult()
         try:
             result = self.source.fetch(self.settings.coins)
             report.upstream_calls = result.calls
             report.skipped = dict(result.skipped)
             for coin, why in result.skipped.items():
                 log.warning("skipped %s: %s", coin, why)
-            self._store(result, report)
+            self.store_batch(result.observations, result.labels, report)
             report.outcome = "ok" if not report.skipped else "partial"
         except UpstreamError as exc:
             report.outcome = "upstream_error"
@@ -158,116 +147,67 @@ class Ingestor:
             report.outcome = "store_error"
             report.errors.append(exc.message)
             log.error("store write failed (%s); next trigger retries", exc.message)
-        report.finished_at = datetime.now(UTC)
-        self.recent.appendleft(report)
-        self._finish(report)
+        report.finished_at = self.now()
+        self._finish(report, result.observations if report.stored else [], result.labels)
         return report
 
-    def _store(self, result: FetchResult, report: IngestReport) -> None:
-        previous = self.store.snapshots(with_window=True)
-        for quote in result.quotes:
-            obs = Observation(
-                coin=quote.coin,
-                observed_at=quote.observed_at,
-                price=quote.price,
-                market_cap=quote.market_cap,
-                change_24h=quote.change_24h,
-                source=self.source.source,
-            )
-            added = self.store.add_observation(obs)
-            (report.stored if added else report.duplicates).append(quote.coin)
-            self._update_snapshot(obs, added, previous.get(quote.coin), quote.symbol, quote.name)
-
-    def _update_snapshot(
+    def store_batch(
         self,
-        obs: Observation,
-        added: bool,
-        previous: Snapshot | None,
-        symbol: str = "",
-        name: str = "",
+        observations: list[Observation],
+        labels: dict[str, CoinLabel],
+        report: IngestReport,
     ) -> None:
-        # The snapshot carries its price window, so this costs the same whatever the history size.
-        if previous is None or not previous.window:
-            # First record, or a snapshot from before windows.
-            self.rebuild_snapshot(obs.coin, symbol=symbol, name=name)
-            return
-        window = previous.window
-        newest: Observation | Snapshot = previous
-        if added:
-            window = roll_window(window, obs.observed_at, obs.price)
-            if obs.observed_at > previous.observed_at:
-                newest = obs
-        self._save_snapshot(
-            obs.coin, newest, window, symbol or previous.symbol, name or previous.name
-        )
+        """Append each observation to the history and roll its coin's snapshot forward."""
+        previous = self.store.snapshots(with_window=True)
+        for obs in observations:
+            added = self.store.add_observation(obs)
+            (report.stored if added else report.duplicates).append(obs.coin)
+            self._save_snapshot(obs, added, previous.get(obs.coin), labels.get(obs.coin))
 
-    def rebuild_snapshot(self, coin: str, *, symbol: str = "", name: str = "") -> None:
-        """Recompute a coin's snapshot and price window from its newest stored records."""
-        recent = self.store.recent_observations(coin, DEVIATION_WINDOW)
-        if recent:
-            window = tuple((obs.observed_at, obs.price) for obs in recent)
-            self._save_snapshot(coin, recent[0], window, symbol, name)
+    def apply(self, observations: list[Observation], labels: dict[str, CoinLabel]) -> None:
+        """Store a batch another embedded-store process fetched, then announce it here."""
+        report = IngestReport(reason="replica", started_at=self.now(), source="replica")
+        with self._lock:
+            try:
+                self.store_batch(observations, labels, report)
+            except StoreUnavailable as exc:
+                log.error("could not store a replicated batch: %s", exc.message)
+                return
+        if report.stored:
+            self._announce(None)
 
     def _save_snapshot(
-        self,
-        coin: str,
-        newest: Observation | Snapshot,
-        window: tuple[PricePoint, ...],
-        symbol: str = "",
-        name: str = "",
+        self, obs: Observation, added: bool, previous: Snapshot | None, label: CoinLabel | None
     ) -> None:
+        label = label or CoinLabel()
+        if previous is None or not previous.window:
+            # First record, or a snapshot from before windows: read the newest back once.
+            rebuild_snapshot(self.store, obs.coin, label, self.now())
+            return
         self.store.save_snapshot(
-            Snapshot(
-                coin=coin,
-                price=newest.price,
-                market_cap=newest.market_cap,
-                change_24h=newest.change_24h,
-                deviation=price_deviation([price for _, price in window]),
-                samples=len(window),
-                observed_at=newest.observed_at,
-                updated_at=datetime.now(UTC),
-                source=newest.source,
-                window=window,
-                symbol=symbol,
-                name=name,
-            )
+            next_snapshot(previous, obs, added=added, label=label, now=self.now())
         )
 
-    def _finish(self, report: IngestReport) -> None:
-        took_ms = round(
-            ((report.finished_at or report.started_at) - report.started_at).total_seconds() * 1000,
-            1,
-        )
-        log.info(
-            "ingest %s (%s): stored=%d duplicates=%d skipped=%d upstream_calls=%d in %.0f ms",
-            report.outcome,
-            report.reason,
-            len(report.stored),
-            len(report.duplicates),
-            len(report.skipped),
-            report.upstream_calls,
-            took_ms,
-            extra={
-                "event": "ingest",
-                "outcome": report.outcome,
-                "reason": report.reason,
-                "stored": len(report.stored),
-                "duplicates": len(report.duplicates),
-                "skipped": len(report.skipped),
-                "upstream_calls": report.upstream_calls,
-                "duration_ms": took_ms,
-                "source": report.source,
-            },
-        )
+    def _finish(
+        self, report: IngestReport, stored: list[Observation], labels: dict[str, CoinLabel]
+    ) -> None:
+        self.recent.appendleft(report)
+        log_report(report)
         for listener in self.listeners:
             listener(report)
         try:
-            self.store.record_ingest(report.to_dict())
+            self.store.record_ingest(report)
         except StoreUnavailable as exc:
             log.warning("could not record the ingest summary: %s", exc.message)
-        self.view.refresh()
         if report.stored:
-            try:
-                self.redis.publish(ingested_channel(self.settings.redis_channel), str(time.time()))
-            except redis.RedisError as exc:
-                log.warning("could not announce the ingest to other processes: %s", exc)
+            added = set(report.stored)
+            batch = [obs for obs in stored if obs.coin in added]
+            self._announce(batch if self.store.embedded else None, labels)
+
+    def _announce(
+        self, batch: list[Observation] | None, labels: dict[str, CoinLabel] | None = None
+    ) -> None:
+        try:
+            self.redis.publish(self.channel, Announcement(self.origin, batch, labels).encode())
+        except redis.RedisError as exc:
+            log.warning("could not announce the ingest to other processes: %s", exc)

@@ -23,8 +23,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api_server.ingest import IngestReport
-from api_server.latest import LatestView
+from api_server.read_model import ReadModel
+from api_server.report import IngestReport
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """The variable that switches prometheus_client to one file per process."""
@@ -39,7 +39,7 @@ UNMATCHED = "unmatched"
 class DataAgeCollector(Collector):
     """Reports, at scrape time, how old each tracked coin's newest observation is."""
 
-    def __init__(self, view: LatestView, coins: Sequence[str]) -> None:
+    def __init__(self, view: ReadModel, coins: Sequence[str]) -> None:
         self.view = view
         self.coins = list(coins)
 
@@ -62,7 +62,7 @@ class DataAgeCollector(Collector):
 class Metrics:
     """The app's metrics and how to render them."""
 
-    def __init__(self, view: LatestView, coins: Sequence[str]) -> None:
+    def __init__(self, view: ReadModel, coins: Sequence[str]) -> None:
         self.registry = CollectorRegistry()
         self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
         self.age = DataAgeCollector(view, coins)

@@ -13,13 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from flask import Response, current_app, json
+from flask import Response, json
 from flask_smorest import Blueprint
 
+from api_server.app_state import AppState, app_state
 from api_server.docs import REQUEST_ID_PARAM, header_refs
 from api_server.errors import StoreUnavailable
+from api_server.report import IngestReport
 from api_server.schemas import ReadinessSchema
-from api_server.services import Services, services
+from api_server.times import ready_time
 from cryptostats.heartbeat import HEARTBEAT_MAX_AGE, read_heartbeat
 
 bp = Blueprint("readiness", __name__, description="Readiness of this API process")
@@ -45,8 +47,8 @@ STALE_AFTER_INTERVALS = 2
 )
 def ready() -> Response:
     """Answer 200 when every required check passes, else 503; always name every check."""
-    found = services()
-    interval = current_app.config["SETTINGS"].update_interval_seconds
+    found = app_state()
+    interval = found.settings.update_interval_seconds
     store = store_check(found)
     # With the store down, skip the checks that would each wait for it again.
     checks = {
@@ -72,7 +74,7 @@ def redis_check(client: redis.Redis) -> dict[str, Any]:
     return {"ok": True, "required": True, "latencyMs": _ms(started)}
 
 
-def store_check(found: Services) -> dict[str, Any]:
+def store_check(found: AppState) -> dict[str, Any]:
     """Ping the data store and time it."""
     started = time.perf_counter()
     try:
@@ -87,7 +89,7 @@ def store_check(found: Services) -> dict[str, Any]:
     }
 
 
-def subscriber_check(found: Services) -> dict[str, Any]:
+def subscriber_check(found: AppState) -> dict[str, Any]:
     """Report whether this process's subscriber thread runs and is subscribed."""
     sub = found.subscriber
     alive, subscribed = sub.alive, sub.subscribed.is_set()
@@ -102,16 +104,16 @@ def subscriber_check(found: Services) -> dict[str, Any]:
     }
 
 
-def data_check(found: Services, interval: int) -> dict[str, Any]:
+def data_check(found: AppState, interval: int) -> dict[str, Any]:
     """Report the age and sample count of every tracked coin's newest data."""
     limit = STALE_AFTER_INTERVALS * interval
     try:
-        views = found.view.all()
+        views = found.read_model.all()
     except StoreUnavailable as exc:
         return {"ok": False, "required": True, "error": exc.message}
     now = datetime.now(UTC)
     coins: dict[str, Any] = {}
-    for coin in found.ingestor.settings.coin_names:
+    for coin in found.settings.coin_names:
         view = views.get(coin)
         if view is None:
             coins[coin] = {"fresh": False, "ageSeconds": None, "samples": 0}
@@ -121,16 +123,16 @@ def data_check(found: Services, interval: int) -> dict[str, Any]:
         coins[coin] = {
             "fresh": age <= limit,
             "ageSeconds": round(age, 3),
-            "observedAt": snap.observed_at.isoformat(),
+            "observedAt": ready_time(snap.observed_at),
             "samples": snap.samples,
         }
     ok = all(entry["fresh"] for entry in coins.values())
     return {"ok": ok, "required": True, "staleAfterSeconds": limit, "coins": coins}
 
 
-def worker_check(found: Services) -> dict[str, Any]:
+def worker_check(found: AppState) -> dict[str, Any]:
     """Report the age of the worker's heartbeat (informational)."""
-    beat = read_heartbeat(found.redis, found.subscriber.channel)
+    beat = read_heartbeat(found.redis, found.settings.redis_channel)
     result: dict[str, Any] = {
         "ok": beat.fresh,
         "required": False,
@@ -144,20 +146,20 @@ def worker_check(found: Services) -> dict[str, Any]:
     return result
 
 
-def last_ingest_check(found: Services, *, from_store: bool = True) -> dict[str, Any]:
+def last_ingest_check(found: AppState, *, from_store: bool = True) -> dict[str, Any]:
     """Report the newest ingest of any process (from the store), or of this one (informational)."""
-    newest: list[dict[str, Any]] = []
+    newest: list[IngestReport] = []
     try:
         if from_store:
             newest = found.store.recent_ingests(1)
     except StoreUnavailable:
         from_store = False
     if not from_store and found.ingestor.recent:
-        newest = [found.ingestor.recent[0].to_dict()]
+        newest = [found.ingestor.recent[0]]
     if not newest:
         return {"ok": False, "required": False, "error": "no ingest yet"}
-    report = {key: _plain(value) for key, value in newest[0].items()}
-    return {"ok": report.get("outcome") == "ok", "required": False, **report}
+    report = {key: _plain(value) for key, value in newest[0].to_dict().items()}
+    return {"ok": newest[0].outcome == "ok", "required": False, **report}
 
 
 def _needs_store() -> dict[str, Any]:
@@ -165,10 +167,7 @@ def _needs_store() -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.isoformat()
-    return value
+    return ready_time(value) if isinstance(value, datetime) else value
 
 
 def _error(exc: Exception) -> str:

@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from flask import Response, current_app, json
+from flask import Response, json
 from flask_smorest import Blueprint
 
+from api_server.app_state import AppState, app_state
 from api_server.docs import REQUEST_ID_PARAM, header_refs
 from api_server.errors import StoreUnavailable
-from api_server.latest import iso_time
+from api_server.report import IngestReport
 from api_server.schemas import StatusSchema
-from api_server.services import Services, services
-from api_server.store import from_bson_time
+from api_server.times import iso_time
 from cryptostats.config import Settings
 from cryptostats.heartbeat import read_heartbeat
 
@@ -42,16 +42,16 @@ def status() -> Response:
     Ingests come from the store's ingest log (every process's), or from this process's memory
     when the store is unreachable. Always 200: a part that cannot be read is empty or null.
     """
-    settings: Settings = current_app.config["SETTINGS"]
-    found = services()
+    state = app_state()
+    settings = state.settings
     body = {
-        "ingests": recent_ingests(found),
-        "coins": coin_ages(found, settings),
-        "worker": worker_status(found.redis, settings),
+        "ingests": recent_ingests(state),
+        "coins": coin_ages(state),
+        "worker": worker_status(state.redis, settings),
         "subscriber": {
-            "alive": found.subscriber.alive,
-            "subscribed": found.subscriber.subscribed.is_set(),
-            "reconnects": found.subscriber.reconnects,
+            "alive": state.subscriber.alive,
+            "subscribed": state.subscriber.subscribed.is_set(),
+            "reconnects": state.subscriber.reconnects,
         },
         "updateIntervalSeconds": settings.update_interval_seconds,
     }
@@ -60,34 +60,35 @@ def status() -> Response:
     )
 
 
-def recent_ingests(found: Services) -> list[dict[str, Any]]:
-    """Return the newest ingest summaries in the documented shape, newest first."""
+def recent_ingests(state: AppState) -> list[dict[str, Any]]:
+    """Return the newest ingest reports in the documented shape, newest first."""
     try:
-        docs = found.store.recent_ingests(RECENT_INGESTS)
+        reports = state.store.recent_ingests(RECENT_INGESTS)
     except StoreUnavailable:
-        docs = [report.to_dict() for report in found.ingestor.recent]
-    return [ingest_entry(doc) for doc in docs]
+        reports = list(state.ingestor.recent)
+    return [ingest_entry(report) for report in reports]
 
 
-def ingest_entry(doc: dict[str, Any]) -> dict[str, Any]:
-    """Return one ingest log document in the documented shape."""
+def ingest_entry(report: IngestReport) -> dict[str, Any]:
+    """Return one ingest report in the documented shape."""
     return {
-        "startedAt": _time(doc.get("startedAt")),
-        "finishedAt": _time(doc.get("finishedAt")),
-        "reason": str(doc.get("reason", "")),
-        "outcome": str(doc.get("outcome", "")),
-        "stored": [str(coin) for coin in doc.get("stored") or []],
-        "skipped": {str(k): str(v) for k, v in (doc.get("skipped") or {}).items()},
-        "duplicates": [str(coin) for coin in doc.get("duplicates") or []],
-        "upstreamCalls": int(doc.get("upstreamCalls") or 0),
-        "errors": [str(e) for e in doc.get("errors") or []],
-        "source": str(doc.get("source", "")),
+        "startedAt": iso_time(report.started_at),
+        "finishedAt": iso_time(report.finished_at),
+        "reason": report.reason,
+        "outcome": report.outcome,
+        "stored": list(report.stored),
+        "skipped": dict(report.skipped),
+        "duplicates": list(report.duplicates),
+        "upstreamCalls": report.upstream_calls,
+        "errors": list(report.errors),
+        "source": report.source,
     }
 
 
-def coin_ages(found: Services, settings: Settings) -> dict[str, dict[str, Any]]:
+def coin_ages(state: AppState) -> dict[str, dict[str, Any]]:
     """Return, per tracked coin, when its newest data was observed and how old it is."""
-    views = found.view.current()
+    settings = state.settings
+    views = state.read_model.current()
     now = datetime.now(UTC)
     ages: dict[str, dict[str, Any]] = {}
     for coin in settings.coin_names:
@@ -118,7 +119,3 @@ def worker_status(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         "nextTriggerAt": None if nxt is None else iso_time(datetime.fromtimestamp(nxt, UTC)),
         "intervalSeconds": beat.interval_seconds,
     }
-
-
-def _time(value: Any) -> str | None:
-    return iso_time(from_bson_time(value)) if isinstance(value, datetime) else None

@@ -2,10 +2,12 @@
 
 Every query here runs identically on MongoDB and on mongomock (the embedded store): plain
 find/sort/limit, insert_one, replace_one with upsert, and regular (not time-series) indexes.
-Nothing the ingest runs grows with the history: a history record's `_id` is its
-(coin, observedAt) key, so a duplicate is caught by the primary key (mongomock checks a unique
-secondary index by scanning the whole collection), and each snapshot carries the newest prices
-it was computed from, so the ingest never sorts the history.
+Every method raises StoreUnavailable (a store error, never an HTTP one) when the store cannot be
+reached, and returns typed records, never raw documents. Nothing the ingest runs grows with the
+history: a history record's `_id` is its (coin, observedAt) key, so a duplicate is caught by the
+primary key (mongomock checks a unique secondary index by scanning the whole collection), and
+each snapshot carries the newest prices it was computed from, so the ingest never sorts the
+history.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,9 @@ import mongomock
 import pymongo
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from api_server.domain import CoinLabel, Observation, Snapshot
 from api_server.errors import StoreUnavailable
+from api_server.report import IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -34,41 +37,6 @@ SOCKET_TIMEOUT_MS = 5000
 HISTORY = "prices"
 SNAPSHOTS = "latest"
 INGESTS = "ingests"
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One validated market observation of a coin, as stored in the history."""
-
-    coin: str
-    observed_at: datetime
-    price: float
-    market_cap: float
-    change_24h: float
-    source: str
-
-
-PricePoint = tuple[datetime, float]
-"""One (observedAt, price) entry of a snapshot's price window."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the read endpoints serve for a coin: its newest observation and price deviation."""
-
-    coin: str
-    price: float
-    market_cap: float
-    change_24h: float
-    deviation: float
-    samples: int
-    observed_at: datetime
-    updated_at: datetime
-    source: str
-    symbol: str = ""
-    name: str = ""
-    window: tuple[PricePoint, ...] = ()
-    """The newest prices the deviation covers, newest first (empty when not loaded)."""
 
 
 def history_id(coin: str, observed_at: datetime) -> str:
@@ -181,18 +149,19 @@ class Store:
 
     def save_snapshot(self, snap: Snapshot) -> None:
         """Replace the served snapshot of a coin."""
+        newest = snap.newest
         doc = {
             "_id": snap.coin,
-            "price": snap.price,
-            "marketCap": snap.market_cap,
-            "change24h": snap.change_24h,
+            "price": newest.price,
+            "marketCap": newest.market_cap,
+            "change24h": newest.change_24h,
             "deviation": snap.deviation,
             "samples": snap.samples,
-            "observedAt": to_bson_time(snap.observed_at),
+            "observedAt": to_bson_time(newest.observed_at),
             "updatedAt": to_bson_time(snap.updated_at),
-            "source": snap.source,
-            "symbol": snap.symbol,
-            "name": snap.name,
+            "source": newest.source,
+            "symbol": snap.label.symbol,
+            "name": snap.label.name,
             "window": [{"observedAt": to_bson_time(t), "price": p} for t, p in snap.window],
         }
         with _translated_errors():
@@ -204,13 +173,13 @@ class Store:
         with _translated_errors():
             return {doc["_id"]: _snapshot(doc) for doc in self.db[SNAPSHOTS].find({}, projection)}
 
-    def record_ingest(self, summary: dict[str, Any]) -> None:
-        """Append an ingest summary to the ingest log."""
+    def record_ingest(self, report: IngestReport) -> None:
+        """Append an ingest report to the ingest log."""
         with _translated_errors():
-            self.db[INGESTS].insert_one(dict(summary))
+            self.db[INGESTS].insert_one(report.to_dict())
 
-    def recent_ingests(self, limit: int) -> list[dict[str, Any]]:
-        """Return the newest ingest summaries, newest first."""
+    def recent_ingests(self, limit: int) -> list[IngestReport]:
+        """Return the newest ingest reports of any process, newest first."""
         with _translated_errors():
             cursor = (
                 self.db[INGESTS]
@@ -218,7 +187,7 @@ class Store:
                 .sort("startedAt", pymongo.DESCENDING)
                 .limit(limit)
             )
-            return list(cursor)
+            return [_ingest_report(doc) for doc in cursor]
 
 
 def _observation(doc: dict[str, Any]) -> Observation:
@@ -234,19 +203,41 @@ def _observation(doc: dict[str, Any]) -> Observation:
 
 def _snapshot(doc: dict[str, Any]) -> Snapshot:
     return Snapshot(
-        coin=doc["_id"],
-        price=float(doc["price"]),
-        market_cap=float(doc["marketCap"]),
-        change_24h=float(doc["change24h"]),
+        newest=Observation(
+            coin=doc["_id"],
+            observed_at=from_bson_time(doc["observedAt"]),
+            price=float(doc["price"]),
+            market_cap=float(doc["marketCap"]),
+            change_24h=float(doc["change24h"]),
+            source=str(doc.get("source", "")),
+        ),
         deviation=float(doc["deviation"]),
         samples=int(doc.get("samples", 0)),
-        observed_at=from_bson_time(doc["observedAt"]),
         updated_at=from_bson_time(doc["updatedAt"]),
-        source=str(doc.get("source", "")),
-        symbol=str(doc.get("symbol") or ""),
-        name=str(doc.get("name") or ""),
+        label=CoinLabel(symbol=str(doc.get("symbol") or ""), name=str(doc.get("name") or "")),
         window=tuple(
             (from_bson_time(point["observedAt"]), float(point["price"]))
             for point in doc.get("window", ())
         ),
     )
+
+
+def _ingest_report(doc: dict[str, Any]) -> IngestReport:
+    started = doc.get("startedAt")
+    finished = doc.get("finishedAt")
+    return IngestReport(
+        reason=str(doc.get("reason", "")),
+        started_at=from_bson_time(started) if isinstance(started, datetime) else _EPOCH,
+        finished_at=from_bson_time(finished) if isinstance(finished, datetime) else None,
+        outcome=str(doc.get("outcome", "")),
+        stored=[str(coin) for coin in doc.get("stored") or []],
+        duplicates=[str(coin) for coin in doc.get("duplicates") or []],
+        skipped={str(k): str(v) for k, v in (doc.get("skipped") or {}).items()},
+        upstream_calls=int(doc.get("upstreamCalls") or 0),
+        errors=[str(e) for e in doc.get("errors") or []],
+        source=str(doc.get("source", "")),
+        pid=int(doc.get("pid") or 0),
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

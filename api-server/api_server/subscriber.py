@@ -1,145 +1,91 @@
-"""The background thread that listens for update triggers and keeps the read view fresh."""
+"""The write path's trigger: listens for update triggers and hands them to the ingestor.
+
+On every (re)subscription it catches up (an ingest when the data is missing or old); a catch-up
+skipped because the claim is held is tried again once the claim can be won. With the embedded
+store it also stores what other embedded-store processes announce they stored (ingest.apply).
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
+from api_server.announcement import InvalidAnnouncement, parse_announcement
 from api_server.ingest import Ingestor
-from api_server.latest import LatestView
-from cryptostats.messages import InvalidMessage, ingested_channel, parse_trigger
+from api_server.listener import POLL_SECONDS, ChannelListener
+from api_server.redis_keys import ingested_channel
+from cryptostats.config import Settings
+from cryptostats.messages import InvalidMessage, parse_trigger
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 1.0
-"""How long one wait for a message lasts, so the stop flag is seen within a second."""
-
-VIEW_REFRESH_SECONDS = 5.0
-"""How often the read view is reloaded from the store even when no announcement arrives."""
-
-BACKOFF_INITIAL = 0.5
-"""First wait after a lost Redis connection; doubles on each failure."""
-
-BACKOFF_MAX = 1.0
-"""Longest wait between reconnection attempts, so a restarted Redis is used within about 1 s."""
+CATCH_UP = "catch-up after (re)subscribe"
+"""The reason of the ingest run when the subscriber (re)subscribes."""
 
 
-class Subscriber:
+class Subscriber(ChannelListener):
     """Receives triggers on the channel and hands them to the ingestor, surviving Redis restarts."""
+
+    name = "trigger-subscriber"
 
     def __init__(
         self,
         *,
         redis_client: redis.Redis,
-        channel: str,
+        settings: Settings,
         ingestor: Ingestor,
-        view: LatestView,
+        replicate: bool = False,
+        poll_seconds: float = POLL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.redis = redis_client
-        self.channel = channel
-        self.notify_channel = ingested_channel(channel)
+        channel = settings.redis_channel
+        self.tracked = frozenset(settings.coin_names)
+        self.announcements = ingested_channel(channel)
+        channels = [channel, self.announcements] if replicate else [channel]
+        super().__init__(redis_client=redis_client, channels=channels, poll_seconds=poll_seconds)
         self.ingestor = ingestor
-        self.view = view
-        self.stop_event = threading.Event()
-        self.subscribed = threading.Event()
-        self.reconnects = 0
+        self.clock = clock
         self.triggers = 0
-        self.last_error: str | None = None
-        self._thread: threading.Thread | None = None
+        self.catch_up_at: float | None = None
+        """When to try a skipped catch-up again (clock time), or None."""
 
-    @property
-    def alive(self) -> bool:
-        """Whether the listening thread is running."""
-        return self._thread is not None and self._thread.is_alive()
+    def on_subscribed(self) -> None:
+        """Catch up on what was missed while nobody listened."""
+        self._catch_up()
 
-    def start(self) -> None:
-        """Start the listening thread (once per serving process, after fork)."""
-        if self.alive:
-            return
-        self.stop_event.clear()
-        self._thread = threading.Thread(target=self.run, name="trigger-subscriber", daemon=True)
-        self._thread.start()
+    def on_poll(self) -> None:
+        """Retry a skipped catch-up once its claim has ended."""
+        if self.catch_up_at is not None and self.clock() >= self.catch_up_at:
+            self._catch_up()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to stop and wait for it."""
-        self.stop_event.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def run(self) -> None:
-        """Listen until stopped: subscribe, catch up, handle messages, reconnect on failure."""
-        backoff = BACKOFF_INITIAL
-        pubsub: Any = None
-        next_refresh = time.monotonic() + VIEW_REFRESH_SECONDS
-        log.info("subscriber starting on channel %r", self.channel)
-        while not self.stop_event.is_set():
-            try:
-                if pubsub is None:
-                    pubsub = self._subscribe()
-                    backoff = BACKOFF_INITIAL
-                    self.ingestor.ingest_if_stale("catch-up after (re)subscribe")
-                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
-                if message is not None:
-                    self._handle(message)
-                if time.monotonic() >= next_refresh:
-                    next_refresh = time.monotonic() + VIEW_REFRESH_SECONDS
-                    self.view.refresh()
-            except redis.RedisError as exc:
-                self._drop(pubsub, exc)
-                pubsub = None
-                self.stop_event.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
-            except Exception:
-                log.exception("subscriber error; carrying on")
-                self.stop_event.wait(POLL_SECONDS)
-        self._drop(pubsub, None)
-        log.info("subscriber stopped")
-
-    def _subscribe(self) -> Any:
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            pubsub.subscribe(self.channel, self.notify_channel)
-        except BaseException:
-            pubsub.close()
-            raise
-        if self.last_error is not None:
-            self.reconnects += 1
-            log.info("re-subscribed to %r after: %s", self.channel, self.last_error)
-        else:
-            log.info("subscribed to %r", self.channel)
-        self.last_error = None
-        self.subscribed.set()
-        return pubsub
-
-    def _drop(self, pubsub: Any, exc: Exception | None) -> None:
-        self.subscribed.clear()
-        if exc is not None:
-            if self.last_error is None:
-                log.warning("lost Redis (%s); reconnecting with backoff", exc)
-            self.last_error = f"{type(exc).__name__}: {exc}"
-        if pubsub is not None:
-            try:
-                pubsub.close()
-            except Exception:  # closing a dead connection may fail any way
-                pass
-
-    def _handle(self, message: dict[str, Any]) -> None:
-        channel = _text(message.get("channel"))
-        if channel == self.notify_channel:
-            self.view.refresh()
+    def on_message(self, channel: str, data: Any) -> None:
+        """Ingest on a trigger; store a batch another embedded-store process announced."""
+        if channel == self.announcements:
+            self._replicate(data)
             return
         try:
-            parse_trigger(message.get("data", b""))
+            parse_trigger(data)
         except InvalidMessage as exc:
             log.warning("ignored a message on %r: %s", channel, exc)
             return
         self.triggers += 1
         self.ingestor.ingest("trigger")
 
+    def _catch_up(self) -> None:
+        outcome = self.ingestor.catch_up(CATCH_UP)
+        self.catch_up_at = None if outcome.retry_in is None else self.clock() + outcome.retry_in
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    def _replicate(self, data: Any) -> None:
+        try:
+            announcement = parse_announcement(data)
+        except InvalidAnnouncement as exc:
+            log.warning("ignored a message on %r: %s", self.announcements, exc)
+            return
+        if announcement.origin == self.ingestor.origin or announcement.observations is None:
+            return
+        batch = [obs for obs in announcement.observations if obs.coin in self.tracked]
+        self.ingestor.apply(batch, announcement.labels or {})

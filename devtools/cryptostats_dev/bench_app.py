@@ -3,7 +3,7 @@
 The embedded store lives inside the API process, so a history of N records per coin must be
 loaded inside it. This factory builds the production app (`api_server.create_app()`), inserts N
 synthetic records per tracked coin through the real `Store`, rebuilds each coin's snapshot with
-the real `Ingestor`, and returns the app. gunicorn serves it with the production config:
+the real `rebuild_snapshot`, and returns the app. gunicorn serves it with the production config:
 
     python -m gunicorn -c python:api_server.gunicorn_conf 'cryptostats_dev.bench_app:create_app()'
 """
@@ -20,8 +20,9 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 
 import api_server
-from api_server.services import EXTENSION, Services
-from api_server.store import Observation
+from api_server.app_state import AppState, state_of
+from api_server.domain import CoinLabel, Observation
+from api_server.snapshots import rebuild_snapshot
 from cryptostats.config import Settings
 
 log = logging.getLogger(__name__)
@@ -45,20 +46,20 @@ def create_app() -> Flask:
     app = api_server.create_app(settings)
     records = int(os.environ.get(HISTORY_ENV, "0"))
     if records > 0:
-        load_history(app.extensions[EXTENSION], settings, records)
+        load_history(state_of(app), settings, records)
     return app
 
 
-def load_history(services: Services, settings: Settings, records: int) -> None:
+def load_history(state: AppState, settings: Settings, records: int) -> None:
     """Insert `records` synthetic observations per tracked coin and rebuild the snapshots."""
     started = time.monotonic()
     newest = datetime.now(UTC) - HISTORY_END_AGO
     for coin in settings.coin_names:
         for observed_at, price in synthetic_walk(coin, records, newest):
             obs = Observation(coin, observed_at, price, price * 1e7, 0.0, SOURCE)
-            services.store.add_observation(obs)
-        services.ingestor.rebuild_snapshot(coin)
-    services.view.refresh()
+            state.store.add_observation(obs)
+        rebuild_snapshot(state.store, coin, CoinLabel(), datetime.now(UTC))
+    state.read_model.refresh()
     log.warning(
         "BENCH: loaded %d SYNTHETIC records per coin for %d coins in %.1f s",
         records,

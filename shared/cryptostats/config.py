@@ -27,7 +27,7 @@ API_KEY_HEADERS = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
 
 
 @dataclass(frozen=True)
-class CoinSpec:
+class TrackedCoin:
     """A tracked coin: the name clients use and the id CoinGecko knows it by."""
 
     public: str
@@ -45,7 +45,7 @@ class Settings:
     coingecko_api_url: str = PUBLIC_API_URL
     coingecko_api_key: str = ""
     coingecko_api_plan: str = "demo"
-    coins: tuple[CoinSpec, ...] = ()
+    coins: tuple[TrackedCoin, ...] = ()
     update_interval_seconds: int = 900
     api_host: str = "0.0.0.0"
     api_port: int = 3000
@@ -59,14 +59,15 @@ class Settings:
         """Build settings from environment variables, raising ConfigError on a bad value."""
         env = os.environ if environ is None else environ
 
-        def get(name: str, default: str) -> str:
+        def get(name: str, default: object) -> str:
+            """The variable's value, or the field's default (written once, on the class)."""
             value = env.get(name, "").strip()
-            return value if value else default
+            return value if value else str(default)
 
-        plan = _choice("COINGECKO_API_PLAN", get("COINGECKO_API_PLAN", "demo"), ("demo", "pro"))
-        api_url = get("COINGECKO_API_URL", "")
-        if not api_url:
-            api_url = PRO_API_URL if plan == "pro" else PUBLIC_API_URL
+        plan = _choice(
+            "COINGECKO_API_PLAN", get("COINGECKO_API_PLAN", cls.coingecko_api_plan), ("demo", "pro")
+        )
+        api_url = get("COINGECKO_API_URL", "") or (PRO_API_URL if plan == "pro" else PUBLIC_API_URL)
         return cls(
             redis_url=_url("REDIS_URL", get("REDIS_URL", cls.redis_url), ("redis", "rediss")),
             redis_channel=_channel(get("REDIS_CHANNEL", cls.redis_channel)),
@@ -77,17 +78,25 @@ class Settings:
             coingecko_api_plan=plan,
             coins=parse_coins(get("COINS", DEFAULT_COINS)),
             update_interval_seconds=_int(
-                "UPDATE_INTERVAL_SECONDS", get("UPDATE_INTERVAL_SECONDS", "900"), 1, 86_400
+                "UPDATE_INTERVAL_SECONDS",
+                get("UPDATE_INTERVAL_SECONDS", cls.update_interval_seconds),
+                1,
+                86_400,
             ),
             api_host=get("API_HOST", cls.api_host),
-            api_port=_int("API_PORT", get("API_PORT", "3000"), 1, 65_535),
-            api_workers=_int("API_WORKERS", get("API_WORKERS", "2"), 1, 64),
-            api_threads=_int("API_THREADS", get("API_THREADS", "4"), 1, 256),
+            api_port=_int("API_PORT", get("API_PORT", cls.api_port), 1, 65_535),
+            api_workers=_int("API_WORKERS", get("API_WORKERS", cls.api_workers), 1, 64),
+            api_threads=_int("API_THREADS", get("API_THREADS", cls.api_threads), 1, 256),
             ingest_claim_seconds=_float(
-                "INGEST_CLAIM_SECONDS", get("INGEST_CLAIM_SECONDS", "5"), 0.1, 3600
+                "INGEST_CLAIM_SECONDS",
+                get("INGEST_CLAIM_SECONDS", cls.ingest_claim_seconds),
+                0.1,
+                3600,
             ),
             log_level=_choice(
-                "LOG_LEVEL", get("LOG_LEVEL", "INFO").upper(), ("DEBUG", "INFO", "WARNING", "ERROR")
+                "LOG_LEVEL",
+                get("LOG_LEVEL", cls.log_level).upper(),
+                ("DEBUG", "INFO", "WARNING", "ERROR"),
             ),
         )
 
@@ -101,7 +110,7 @@ class Settings:
         """The header name that carries the CoinGecko key for the configured plan."""
         return API_KEY_HEADERS[self.coingecko_api_plan]
 
-    def coin(self, public: str) -> CoinSpec | None:
+    def coin(self, public: str) -> TrackedCoin | None:
         """Return the tracked coin with this public name, or None."""
         for spec in self.coins:
             if spec.public == public:
@@ -114,9 +123,9 @@ class Settings:
         return [spec.public for spec in self.coins]
 
 
-def parse_coins(raw: str) -> tuple[CoinSpec, ...]:
+def parse_coins(raw: str) -> tuple[TrackedCoin, ...]:
     """Parse `public[=upstream],...` into coin specs, rejecting duplicates and bad ids."""
-    specs: list[CoinSpec] = []
+    specs: list[TrackedCoin] = []
     seen: set[str] = set()
     for item in raw.split(","):
         item = item.strip().lower()
@@ -134,7 +143,7 @@ def parse_coins(raw: str) -> tuple[CoinSpec, ...]:
         if public in seen:
             raise ConfigError("COINS", f"{public!r} is listed twice")
         seen.add(public)
-        specs.append(CoinSpec(public=public, upstream=upstream))
+        specs.append(TrackedCoin(public=public, upstream=upstream))
     if not specs:
         raise ConfigError("COINS", "at least one coin id is required")
     return tuple(specs)

@@ -1,4 +1,4 @@
-"""The message the worker publishes and the API subscribes to, and the Redis keys they share."""
+"""The message the worker publishes and the API subscribes to, and the Redis keys both use."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ TRIGGER_VALUE = "update"
 
 KEY_PREFIX = "cryptostats"
 """Prefix of every Redis key the project writes."""
+
+MAX_TRIGGER_BYTES = 1024
+"""Longest message parsed as a trigger (a trigger is 21 bytes); longer ones are rejected unread."""
 
 
 @dataclass(frozen=True)
@@ -26,11 +29,18 @@ class InvalidMessage(ValueError):
 
 
 def parse_trigger(raw: bytes | str) -> UpdateTrigger:
-    """Parse a channel message into an UpdateTrigger, raising InvalidMessage otherwise."""
+    """Parse a channel message into an UpdateTrigger, raising InvalidMessage otherwise.
+
+    Bounded: a message over MAX_TRIGGER_BYTES is rejected before it is decoded or parsed.
+    """
+    if not isinstance(raw, bytes | str):
+        raise InvalidMessage(f"not a message ({type(raw).__name__})")
+    if len(raw) > MAX_TRIGGER_BYTES:
+        raise InvalidMessage(f"{len(raw)} bytes, over the {MAX_TRIGGER_BYTES}-byte limit")
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         payload = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidMessage("not JSON") from None
     if not isinstance(payload, dict) or payload.get("trigger") != TRIGGER_VALUE:
         raise InvalidMessage('expected {"trigger": "update"}')
@@ -72,16 +82,6 @@ class Heartbeat:
             raise InvalidMessage("not a heartbeat") from None
 
 
-def ingested_channel(channel: str) -> str:
-    """Return the channel on which an API process announces that it stored new data."""
-    return f"{channel}.ingested"
-
-
 def heartbeat_key(channel: str) -> str:
     """Return the key holding the worker's last heartbeat (Unix seconds) for this channel."""
     return f"{KEY_PREFIX}:{channel}:worker-heartbeat"
-
-
-def claim_key(channel: str) -> str:
-    """Return the key an API process sets to claim the next upstream fetch."""
-    return f"{KEY_PREFIX}:{channel}:ingest-claim"

@@ -1,4 +1,4 @@
-"""Unit fixtures: an app wired to mongomock, fakeredis and a scripted market source."""
+"""Unit fixtures: an app wired to mongomock, fakeredis, a scripted source and a fake claim."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api_server import create_app
-from api_server.services import Services
+from api_server.app_state import AppState, state_of
+from api_server.report import IngestReport
 from api_server.store import Store
 from cryptostats.config import Settings
-from tests.unit.fakes import ScriptedSource
+from tests.unit.fakes import FakeClaim, ScriptedSource
+
+REDIS_CLAIM = "redis"
+"""Pass as `claim` to make_harness for the real claim in (fake) Redis."""
 
 
 @dataclass
@@ -26,11 +30,17 @@ class Harness:
     store: Store
     redis: fakeredis.FakeRedis
     settings: Settings
+    claim: FakeClaim
 
     @property
-    def services(self) -> Services:
-        found: Services = self.app.extensions["cryptostats"]
-        return found
+    def state(self) -> AppState:
+        return state_of(self.app)
+
+    def ingest(self, reason: str = "test") -> IngestReport | None:
+        """Ingest, then reload the read model as its listener does on the announcement."""
+        report = self.state.ingestor.ingest(reason)
+        self.state.read_model.refresh()
+        return report
 
 
 @pytest.fixture
@@ -43,13 +53,27 @@ def make_harness(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harne
     """Build apps that share one fake Redis server and one in-memory database."""
     database = mongomock.MongoClient()["cryptostats"]
 
-    def build(env: dict[str, str] | None = None, source: ScriptedSource | None = None) -> Harness:
+    def build(
+        env: dict[str, str] | None = None,
+        source: ScriptedSource | None = None,
+        claim: FakeClaim | str | None = None,
+        store: Store | None = None,
+        poll_seconds: float = 0,
+    ) -> Harness:
         settings = Settings.from_env({"INGEST_CLAIM_SECONDS": "5", **(env or {})})
-        store = Store(database, embedded=True)
+        store = store or Store(database, embedded=True)
         client = fakeredis.FakeRedis(server=fake_redis_server)
         source = source or ScriptedSource()
-        app = create_app(settings, store=store, redis_client=client, source=source)
-        return Harness(app, app.test_client(), source, store, client, settings)
+        fake_claim = claim if isinstance(claim, FakeClaim) else FakeClaim()
+        app = create_app(
+            settings,
+            store=store,
+            redis_client=client,
+            source=source,
+            claim=None if claim == REDIS_CLAIM else fake_claim,
+            poll_seconds=poll_seconds,
+        )
+        return Harness(app, app.test_client(), source, store, client, settings, fake_claim)
 
     return build
 

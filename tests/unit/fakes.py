@@ -1,27 +1,29 @@
-"""Test doubles shared by unit tests: a scripted market source and builders."""
+"""Test doubles shared by unit tests: a scripted market source, a claim, a clock, builders."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from api_server.coingecko import FetchResult, Quote
-from cryptostats.config import CoinSpec
+from api_server.claim import Lease
+from api_server.coingecko import FetchResult
+from api_server.domain import CoinLabel, Observation
+from cryptostats.config import TrackedCoin
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def quote(coin: str, price: float, *, at: datetime | None = None, seq: int = 0) -> Quote:
-    """Build a valid quote for a coin."""
-    return Quote(
+def observation(
+    coin: str, price: float, *, at: datetime | None = None, seq: int = 0, source: str = "x"
+) -> Observation:
+    """Build a valid observation of a coin (market cap 1000 x price, 24h change 1.5)."""
+    return Observation(
         coin=coin,
-        upstream_id=coin,
-        symbol=coin[:3],
-        name=coin.title(),
+        observed_at=at or T0 + timedelta(minutes=seq),
         price=price,
         market_cap=price * 1000,
         change_24h=1.5,
-        observed_at=at or T0 + timedelta(minutes=seq),
+        source=source,
     )
 
 
@@ -35,7 +37,7 @@ class ScriptedSource:
         self.prices = prices or (lambda coin, n: 100.0 + n)
         self.error: Exception | None = None
 
-    def fetch(self, coins: tuple[CoinSpec, ...]) -> FetchResult:
+    def fetch(self, coins: tuple[TrackedCoin, ...]) -> FetchResult:
         self.calls += 1
         if self.error is not None:
             raise self.error
@@ -45,5 +47,43 @@ class ScriptedSource:
             if price is None:
                 result.skipped[spec.public] = "missing from upstream answer"
                 continue
-            result.quotes.append(quote(spec.public, price, seq=self.calls))
+            result.observations.append(
+                observation(spec.public, price, seq=self.calls, source=self.source)
+            )
+            result.labels[spec.public] = CoinLabel(spec.public[:3], spec.public.title())
         return result
+
+
+class FakeClaim:
+    """A claim another process may hold (`held`), with the wait it reports when it does."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.wait = 1.0
+        self.acquired = 0
+        self.released: list[Lease] = []
+
+    def acquire(self) -> Lease | None:
+        if self.held:
+            return None
+        self.acquired += 1
+        return Lease(f"fake-{self.acquired}")
+
+    def release(self, lease: Lease) -> None:
+        self.released.append(lease)
+
+    def retry_in(self) -> float:
+        return self.wait
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

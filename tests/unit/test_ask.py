@@ -7,7 +7,7 @@ from tests.unit.conftest import Harness
 
 @pytest.fixture
 def loaded(harness: Harness) -> Harness:
-    harness.services.ingestor.ingest("test")
+    harness.ingest("test")
     return harness
 
 

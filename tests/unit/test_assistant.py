@@ -16,7 +16,8 @@ from api_server.assistant import (
     usd,
     usd_big,
 )
-from api_server.store import Observation, Snapshot
+from api_server.domain import CoinLabel, Observation, Snapshot
+from api_server.history import trend_of
 
 COINS = [
     CoinNames("bitcoin", "bitcoin", "btc", "Bitcoin"),
@@ -28,17 +29,11 @@ AT = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 def snapshot(coin: str = "bitcoin", price: float = 67000.123, change: float = 3.4) -> Snapshot:
     return Snapshot(
-        coin=coin,
-        price=price,
-        market_cap=1.3e12,
-        change_24h=change,
+        newest=Observation(coin, AT, price, 1.3e12, change, "api.coingecko.com"),
         deviation=12.3,
         samples=100,
-        observed_at=AT,
         updated_at=AT,
-        source="api.coingecko.com",
-        symbol="btc",
-        name="Bitcoin",
+        label=CoinLabel(symbol="btc", name="Bitcoin"),
     )
 
 
@@ -136,13 +131,13 @@ def test_trend_answer() -> None:
         Observation("ethereum", AT - timedelta(days=6 - i), price, 1.0, 0.0, "t")
         for i, price in enumerate([100.0, 90.0, 120.0, 110.0])
     ]
-    reply = answer(Question("trend", "ethereum", 7), snapshot("ethereum"), series)
+    reply = answer(Question("trend", "ethereum", 7), snapshot("ethereum"), trend_of(series, 7))
     assert reply.type == "trend"
     assert reply.data["firstPrice"] == 100.0 and reply.data["lastPrice"] == 110.0
     assert reply.data["changePercent"] == 10.0 and reply.data["points"] == 4
     assert reply.data["low"] == 90.0 and reply.data["high"] == 120.0
     assert "rose from $100.00 to $110.00 (+10.00%)" in reply.answer
-    empty = answer(Question("trend", "ethereum", 7), snapshot("ethereum"), [])
+    empty = answer(Question("trend", "ethereum", 7), snapshot("ethereum"), trend_of([], 7))
     assert empty.data == {"days": 7, "points": 0}
 
 

@@ -9,9 +9,9 @@ import requests
 
 from api_server.coingecko import CoinGeckoClient, parse_market_row, parse_markets_response
 from api_server.errors import UpstreamError
-from cryptostats.config import CoinSpec, Settings
+from cryptostats.config import Settings, TrackedCoin
 
-BTC = CoinSpec("bitcoin", "bitcoin")
+BTC = TrackedCoin("bitcoin", "bitcoin")
 
 
 def row(**overrides: Any) -> dict[str, Any]:
@@ -37,7 +37,8 @@ def response(status: int, body: Any, content_type: str = "application/json") -> 
 
 
 def test_valid_row_keeps_full_precision() -> None:
-    quote = parse_market_row(BTC, row())
+    quote, label = parse_market_row(BTC, row(), "api.coingecko.com")
+    assert (label.symbol, label.name, quote.source) == ("btc", "Bitcoin", "api.coingecko.com")
     assert quote.price == 67187.3358936566
     assert quote.market_cap == 1317802988326.25
     assert quote.change_24h == 3.63727894677354
@@ -105,8 +106,8 @@ class RecordingSession(requests.Session):
 
 
 def test_fetch_batches_250_ids_per_call_and_maps_aliases() -> None:
-    coins = [CoinSpec(f"c{i}", f"c{i}") for i in range(600)]
-    coins.append(CoinSpec("matic-network", "polygon-ecosystem-token"))
+    coins = [TrackedCoin(f"c{i}", f"c{i}") for i in range(600)]
+    coins.append(TrackedCoin("matic-network", "polygon-ecosystem-token"))
     rows = [row(id=c.upstream) for c in coins if c.public != "c7"]
     session = RecordingSession(rows)
     client = CoinGeckoClient(Settings.from_env({"COINS": "bitcoin"}), session=session)
@@ -114,9 +115,9 @@ def test_fetch_batches_250_ids_per_call_and_maps_aliases() -> None:
     assert result.calls == len(session.requests) == 3
     for _url, params in session.requests:
         assert params["precision"] == "full" and params["vs_currency"] == "usd"
-    assert len(result.quotes) == 600
+    assert len(result.observations) == 600 == len(result.labels)
     assert "c7" in result.skipped and "missing" in result.skipped["c7"]
-    assert any(q.coin == "matic-network" for q in result.quotes)
+    assert any(q.coin == "matic-network" for q in result.observations)
 
 
 def test_key_goes_in_the_plan_header_only() -> None:

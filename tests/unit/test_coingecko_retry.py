@@ -1,16 +1,24 @@
-"""Retries against the simulator over real HTTP: Retry-After, x-ratelimit-reset, the time budget."""
+"""Retries against the in-process simulator over HTTP, with a fake clock and sleep: no waiting.
+
+Retry-After, x-ratelimit-reset and the time budget decide the waits; the test records them.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from api_server.coingecko import CoinGeckoClient, FetchBudget, ratelimit_reset_seconds
+from api_server.coingecko import (
+    BudgetRetry,
+    CoinGeckoClient,
+    FetchBudget,
+    ratelimit_reset_seconds,
+)
 from api_server.errors import UpstreamError
 from cryptostats.config import Settings
 from cryptostats_dev.simulator import SimulatorServer
+from tests.unit.fakes import FakeClock
 
 NOW = 1_753_455_000.0  # 2025-07-25 14:50:00 UTC
 
@@ -21,18 +29,28 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
-def client(sim: SimulatorServer, interval: int = 3600) -> CoinGeckoClient:
+class Waits:
+    """A clock that moves only when the retry sleeps, and the sleeps it was asked for."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.clock.advance(seconds)
+
+
+def client(sim: SimulatorServer, waits: Waits, interval: int = 3600) -> CoinGeckoClient:
     env = {"COINGECKO_API_URL": sim.url, "UPDATE_INTERVAL_SECONDS": str(interval)}
-    return CoinGeckoClient(Settings.from_env(env))
+    return CoinGeckoClient(Settings.from_env(env), clock=waits.clock, sleep=waits.sleep)
 
 
-def timed_fetch(api: CoinGeckoClient) -> tuple[float, object]:
-    started = time.monotonic()
+def fetch(api: CoinGeckoClient) -> object:
     try:
-        outcome: object = api.fetch(Settings.from_env({}).coins)
+        return api.fetch(Settings.from_env({}).coins)
     except UpstreamError as exc:
-        outcome = exc
-    return time.monotonic() - started, outcome
+        return exc
 
 
 @pytest.mark.parametrize(
@@ -59,40 +77,53 @@ def test_budget_is_half_an_interval_at_most_60_s() -> None:
     assert short.total == 5 and short.attempt <= short.total
 
 
+def retry(budget: FetchBudget) -> BudgetRetry:
+    return BudgetRetry(total=3, backoff_factor=1.0, backoff_max=20.0, budget=budget)
+
+
+def test_plan_wait_is_a_pure_decision() -> None:
+    policy = retry(FetchBudget.for_interval(900))
+    assert policy.plan_wait(3.0, now=0.0, deadline=100.0) == (3.0, None)
+    wait, why = policy.plan_wait(119.0, now=0.0, deadline=100.0)
+    assert wait == 119.0 and why is not None and "more than 20 s" in why
+    wait, why = policy.plan_wait(10.0, now=95.0, deadline=100.0)
+    assert why is not None and "does not fit" in why
+    counted = policy.increment(error=ConnectionError("x")).increment(error=ConnectionError("y"))
+    assert counted.plan_wait(None, now=0.0, deadline=100.0) == (2.0, None)  # backoff 2, 4 ...
+
+
 def test_retry_after_is_honoured(sim: SimulatorServer) -> None:
+    waits = Waits()
     sim.sim.set_fault("rate_limit", 1, retry_after=1)
-    took, result = timed_fetch(client(sim))
+    result = fetch(client(sim, waits))
     assert not isinstance(result, UpstreamError), result
-    assert 1.0 <= took < 3.0
+    assert waits.sleeps == [1.0]
     assert [e["status"] for e in sim.sim.served] == [429, 200]
 
 
 def test_ratelimit_reset_is_honoured_when_it_is_the_only_hint(sim: SimulatorServer) -> None:
+    waits = Waits()
     sim.sim.set_fault("rate_limit_reset", 1)
-    took, result = timed_fetch(client(sim))
+    result = fetch(client(sim, waits))
     assert not isinstance(result, UpstreamError), result
     assert [e["status"] for e in sim.sim.served] == [429, 200]
-    assert took < 3.0
+    assert len(waits.sleeps) == 1 and waits.sleeps[0] < 3.0
 
 
 def test_a_long_retry_after_is_not_waited_for(sim: SimulatorServer) -> None:
+    waits = Waits()
     sim.sim.set_fault("rate_limit", 1, retry_after=119)
-    took, result = timed_fetch(client(sim, interval=10))
+    result = fetch(client(sim, waits, interval=10))
     assert isinstance(result, UpstreamError) and result.kind == "rate_limited"
     assert "Retry-After: 119" in result.message
-    assert took < 1.0 and sim.sim.total_calls == 1
+    assert waits.sleeps == [] and sim.sim.total_calls == 1
 
 
-def test_a_slow_upstream_stays_within_the_budget(sim: SimulatorServer) -> None:
-    sim.sim.set_fault("slow", None, delay=15)
-    took, result = timed_fetch(client(sim, interval=10))
-    assert isinstance(result, UpstreamError) and result.kind == "timeout", result
-    assert took <= FetchBudget.for_interval(10).total + 0.5
-
-
-def test_server_errors_back_off_then_give_up(sim: SimulatorServer) -> None:
+def test_server_errors_back_off_then_give_up_within_the_budget(sim: SimulatorServer) -> None:
+    waits = Waits()
     sim.sim.set_fault("server_error", None)
-    took, result = timed_fetch(client(sim, interval=20))  # budget 10 s
+    result = fetch(client(sim, waits, interval=20))  # budget 10 s
     assert isinstance(result, UpstreamError) and result.kind == "server_error", result
-    assert took <= 10.5
-    assert sim.sim.total_calls >= 2
+    budget = FetchBudget.for_interval(20)
+    assert waits.sleeps and sum(waits.sleeps) <= budget.total - budget.attempt
+    assert sim.sim.total_calls >= 2 and waits.sleeps == sorted(waits.sleeps)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from werkzeug.http import http_date
@@ -11,7 +12,7 @@ from tests.unit.conftest import Harness
 
 @pytest.fixture
 def loaded(harness: Harness) -> Harness:
-    harness.services.ingestor.ingest("test")
+    harness.ingest("test")
     return harness
 
 
@@ -52,8 +53,7 @@ def test_read_endpoints_send_validators_and_answer_304(loaded: Harness, url: str
 
 def test_etag_changes_with_the_data(loaded: Harness) -> None:
     before = loaded.client.get("/api/stats?coin=bitcoin").headers["ETag"]
-    loaded.redis.flushall()
-    loaded.services.ingestor.ingest("again")
+    loaded.ingest("again")
     after = loaded.client.get("/api/stats?coin=bitcoin")
     assert after.headers["ETag"] != before
     assert after.headers["Last-Modified"] == http_date(1767225720)  # 2026-01-01 00:02 UTC
@@ -61,10 +61,8 @@ def test_etag_changes_with_the_data(loaded: Harness) -> None:
 
 def test_stale_data_has_max_age_zero(make_harness) -> None:  # type: ignore[no-untyped-def]
     harness = make_harness({"UPDATE_INTERVAL_SECONDS": "1"})
-    harness.services.ingestor.ingest("test")
-    import time
-
-    time.sleep(1.1)
+    harness.state.ingestor.now = lambda: datetime.now(UTC) - timedelta(seconds=2)
+    harness.ingest("test")
     assert harness.client.get("/api/stats?coin=bitcoin").headers["Cache-Control"] == (
         "public, max-age=0"
     )

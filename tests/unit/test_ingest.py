@@ -1,20 +1,36 @@
+"""The write path: claim -> fetch -> validate -> store -> announce; never the read model."""
+
 from __future__ import annotations
 
+import json
 import statistics
-import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import mongomock
 import pytest
 
+from api_server.announcement import parse_announcement
+from api_server.domain import CoinLabel, Observation
 from api_server.errors import StoreUnavailable, UpstreamError
-from api_server.store import Observation
-from tests.unit.conftest import Harness
+from api_server.snapshots import rebuild_snapshot
+from api_server.store import Store
+from tests.unit.conftest import REDIS_CLAIM, Harness
 from tests.unit.fakes import T0
 
 
+def announcements(h: Harness) -> Any:
+    """Subscribe to the "ingested" announcements, as a read model does."""
+    listener = h.redis.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe("crypto.update.ingested")
+    listener.get_message(timeout=0)  # the subscription's confirmation
+    return listener
+
+
 def test_one_trigger_stores_one_record_per_coin_and_serves_it(harness: Harness) -> None:
-    report = harness.services.ingestor.ingest("test")
+    report = harness.ingest("test")
     assert report is not None and report.outcome == "ok"
     assert sorted(report.stored) == ["bitcoin", "ethereum", "matic-network"]
     assert harness.source.calls == 1
@@ -24,23 +40,54 @@ def test_one_trigger_stores_one_record_per_coin_and_serves_it(harness: Harness) 
     assert body == {"price": 101.0, "marketCap": 101000.0, "24hChange": 1.5}
 
 
-def test_claim_window_allows_one_fetch_between_processes(
+def test_the_claim_is_taken_and_released_around_each_ingest(harness: Harness) -> None:
+    harness.state.ingestor.ingest("first")
+    assert harness.claim.acquired == 1 and len(harness.claim.released) == 1
+    harness.source.error = UpstreamError("timeout", "read timed out")
+    harness.state.ingestor.ingest("failing")
+    assert harness.claim.acquired == 2 and len(harness.claim.released) == 2
+
+
+def test_a_held_claim_skips_the_fetch(harness: Harness) -> None:
+    harness.claim.held = True
+    assert harness.state.ingestor.ingest("trigger") is None
+    assert harness.source.calls == 0 and not harness.claim.released
+
+
+def test_the_claim_lets_one_process_fetch_per_window(
     make_harness: Callable[..., Harness],
 ) -> None:
-    first, second = make_harness(), make_harness()
-    assert first.services.ingestor.ingest("trigger") is not None
-    assert second.services.ingestor.ingest("trigger") is None
+    first, second = make_harness(claim=REDIS_CLAIM), make_harness(claim=REDIS_CLAIM)
+    assert first.state.ingestor.ingest("trigger") is not None
+    assert second.state.ingestor.ingest("trigger") is None  # within the window after it
     assert first.source.calls + second.source.calls == 1
 
 
-def test_same_observation_twice_is_stored_once(make_harness: Callable[..., Harness]) -> None:
-    h = make_harness({"INGEST_CLAIM_SECONDS": "0.1"})
-    h.source.prices = lambda coin, n: 100.0
-    at = T0
-    obs = Observation("bitcoin", at, 1.0, 2.0, 3.0, "x")
-    assert h.store.add_observation(obs) is True
-    assert h.store.add_observation(obs) is False
-    assert h.store.count_observations("bitcoin") == 1
+def test_the_write_path_announces_and_never_refreshes_the_read_model(harness: Harness) -> None:
+    harness.ingest("first")
+    listener = announcements(harness)
+    harness.state.ingestor.ingest("second")
+    # Served data changes only when the read model reloads (its listener does on the message).
+    assert harness.client.get("/api/stats?coin=bitcoin").get_json()["price"] == 101.0
+    message = listener.get_message(timeout=0)
+    assert message is not None and message["channel"] == b"crypto.update.ingested"
+    announced = parse_announcement(message["data"])
+    assert announced.origin == harness.state.ingestor.origin
+    assert [obs.price for obs in announced.observations or []] == [102.0, 102.0, 102.0]
+    assert announced.labels == {
+        "bitcoin": CoinLabel("bit", "Bitcoin"),
+        "ethereum": CoinLabel("eth", "Ethereum"),
+        "matic-network": CoinLabel("mat", "Matic-Network"),
+    }
+    harness.state.read_model.refresh()
+    assert harness.client.get("/api/stats?coin=bitcoin").get_json()["price"] == 102.0
+
+
+def test_nothing_stored_means_nothing_announced(harness: Harness) -> None:
+    listener = announcements(harness)
+    harness.source.error = UpstreamError("rate_limited", "HTTP 429 after retries")
+    harness.state.ingestor.ingest("test")
+    assert listener.get_message(timeout=0) is None
 
 
 def test_deviation_covers_only_the_newest_100_of_150(harness: Harness) -> None:
@@ -49,8 +96,7 @@ def test_deviation_covers_only_the_newest_100_of_150(harness: Harness) -> None:
         harness.store.add_observation(
             Observation("bitcoin", T0 + timedelta(minutes=i), price, price * 10, 0.0, "x")
         )
-    harness.services.ingestor.rebuild_snapshot("bitcoin")
-    harness.services.view.refresh()
+    rebuild_snapshot(harness.store, "bitcoin", CoinLabel(), datetime.now(UTC))
     body = harness.client.get("/api/deviation?coin=bitcoin").get_json()
     assert body == {"deviation": round(statistics.pstdev(prices[50:]), 2)}
     assert body != {"deviation": round(statistics.pstdev(prices), 2)}
@@ -63,8 +109,7 @@ def test_contract_example_through_the_endpoint(harness: Harness) -> None:
         harness.store.add_observation(
             Observation("bitcoin", T0 + timedelta(minutes=i), price, 8e8, 3.4, "x")
         )
-    harness.services.ingestor.rebuild_snapshot("bitcoin")
-    harness.services.view.refresh()
+    rebuild_snapshot(harness.store, "bitcoin", CoinLabel(), datetime.now(UTC))
     assert harness.client.get("/api/deviation?coin=bitcoin").get_json() == {"deviation": 4082.48}
     assert harness.client.get("/api/stats?coin=bitcoin").get_json() == {
         "price": 50000.0,
@@ -75,7 +120,7 @@ def test_contract_example_through_the_endpoint(harness: Harness) -> None:
 
 def test_skipped_coins_are_reported_and_others_stored(harness: Harness) -> None:
     harness.source.prices = lambda coin, n: None if coin == "ethereum" else 5.0
-    report = harness.services.ingestor.ingest("test")
+    report = harness.ingest("test")
     assert report is not None and report.outcome == "partial"
     assert "ethereum" in report.skipped
     assert harness.store.count_observations("ethereum") == 0
@@ -85,11 +130,11 @@ def test_skipped_coins_are_reported_and_others_stored(harness: Harness) -> None:
 
 def test_upstream_failure_stores_nothing_and_is_reported(harness: Harness) -> None:
     harness.source.error = UpstreamError("rate_limited", "HTTP 429 after retries")
-    report = harness.services.ingestor.ingest("test")
+    report = harness.ingest("test")
     assert report is not None and report.outcome == "upstream_error"
     assert "rate_limited" in report.errors[0]
     assert harness.store.count_observations("bitcoin") == 0
-    assert harness.store.recent_ingests(1)[0]["outcome"] == "upstream_error"
+    assert harness.store.recent_ingests(1)[0].outcome == "upstream_error"
 
 
 def test_store_failure_is_reported_not_raised(
@@ -99,19 +144,27 @@ def test_store_failure_is_reported_not_raised(
         raise StoreUnavailable("data store unavailable (AutoReconnect)")
 
     monkeypatch.setattr(harness.store, "add_observation", fail)
-    report = harness.services.ingestor.ingest("test")
+    report = harness.ingest("test")
     assert report is not None and report.outcome == "store_error"
+    assert len(harness.claim.released) == 1
 
 
-def test_ingest_if_stale(make_harness: Callable[..., Harness]) -> None:
-    h = make_harness({"INGEST_CLAIM_SECONDS": "0.1", "UPDATE_INTERVAL_SECONDS": "60"})
-    assert h.services.ingestor.ingest_if_stale("start") is not None  # empty store
-    assert h.services.ingestor.ingest_if_stale("start") is None  # fresh
-    h.store.db["latest"].update_many(
-        {}, {"$set": {"updatedAt": datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)}}
-    )
-    time.sleep(0.15)  # let the 0.1 s claim window pass
-    assert h.services.ingestor.ingest_if_stale("start") is not None
+def test_catch_up_fetches_only_missing_or_old_data(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness({"UPDATE_INTERVAL_SECONDS": "60"})
+    ingestor = h.state.ingestor
+    assert ingestor.catch_up("start").report is not None  # empty store
+    assert ingestor.catch_up("start").report is None  # fresh
+    ingestor.now = lambda: datetime.now(UTC) + timedelta(hours=1)  # an hour passes
+    assert ingestor.catch_up("start").report is not None
+    assert h.source.calls == 2
+
+
+def test_a_catch_up_skipped_by_the_claim_says_when_to_retry(harness: Harness) -> None:
+    harness.claim.held, harness.claim.wait = True, 0.7
+    outcome = harness.state.ingestor.catch_up("start")
+    assert outcome.report is None and outcome.retry_in == 0.7
+    harness.claim.held = False
+    assert harness.state.ingestor.catch_up("start").report is not None
 
 
 def test_deviation_rolls_over_150_ingests_without_reading_history(
@@ -119,15 +172,15 @@ def test_deviation_rolls_over_150_ingests_without_reading_history(
 ) -> None:
     prices = [1000.0 + (i * 37) % 101 for i in range(150)]
     harness.source.prices = lambda coin, n: prices[n - 1]
-    ingestor = harness.services.ingestor
-    assert ingestor._ingest("first").outcome == "ok"
+    ingestor = harness.state.ingestor
+    assert ingestor.run("first").outcome == "ok"
 
     def no_history_reads(coin: str, limit: int) -> list[Observation]:
         raise AssertionError("the ingest sorted the history")
 
     monkeypatch.setattr(harness.store, "recent_observations", no_history_reads)
     for n in range(2, 151):
-        assert ingestor._ingest(f"ingest {n}").outcome == "ok"
+        assert ingestor.run(f"ingest {n}").outcome == "ok"
     body = harness.client.get("/api/deviation?coin=bitcoin").get_json()
     assert body == {"deviation": round(statistics.pstdev(prices[50:]), 2)}
     assert harness.client.get("/api/stats?coin=bitcoin").get_json()["price"] == prices[-1]
@@ -139,27 +192,46 @@ def test_a_snapshot_without_a_window_is_rebuilt_from_history(harness: Harness) -
         harness.store.add_observation(
             Observation("bitcoin", T0 - timedelta(minutes=10 - i), price, 8e8, 3.4, "x")
         )
-    harness.services.ingestor.rebuild_snapshot("bitcoin")
-    harness.store.db["latest"].update_many({}, {"$unset": {"window": ""}})
+    snapshot = rebuild_snapshot(harness.store, "bitcoin", CoinLabel(), datetime.now(UTC))
+    assert snapshot is not None
+    harness.store.save_snapshot(replace(snapshot, window=()))  # as stored before windows
     harness.source.prices = lambda coin, n: 50000.0
-    assert harness.services.ingestor._ingest("test").outcome == "ok"
+    assert harness.ingest("test").outcome == "ok"  # type: ignore[union-attr]
     body = harness.client.get("/api/deviation?coin=bitcoin").get_json()
     assert body == {"deviation": 4082.48}
 
 
 def test_a_duplicate_record_leaves_the_window_alone(harness: Harness) -> None:
     harness.source.prices = lambda coin, n: 100.0 * n
-    harness.services.ingestor._ingest("first")
+    harness.state.ingestor.run("first")
     harness.source.calls = 0  # the source repeats its first observation time and price
-    report = harness.services.ingestor._ingest("again")
+    report = harness.state.ingestor.run("again")
     assert report.duplicates and not report.stored
     snapshot = harness.store.snapshots(with_window=True)["bitcoin"]
     assert snapshot.samples == 1 and [p for _, p in snapshot.window] == [100.0]
 
 
-def test_history_uniqueness_comes_from_the_id_not_a_scanned_index(harness: Harness) -> None:
-    indexes = harness.store.db["prices"].index_information()
-    assert not any(spec.get("unique") for spec in indexes.values())
-    obs = Observation("bitcoin", T0, 1.0, 2.0, 3.0, "x")
-    assert harness.store.add_observation(obs) is True
-    assert harness.store.db["prices"].find_one({})["_id"] == "bitcoin|2026-01-01T00:00:00.000"
+def test_labels_travel_with_the_snapshot_and_survive_a_blank_one(harness: Harness) -> None:
+    harness.ingest("first")
+    assert harness.store.snapshots()["bitcoin"].label == CoinLabel("bit", "Bitcoin")
+    report = harness.state.ingestor.run("again")
+    assert report.stored
+    snapshot = harness.store.snapshots()["bitcoin"]
+    assert snapshot.label == CoinLabel("bit", "Bitcoin")
+
+
+def test_apply_stores_a_batch_another_process_fetched_and_announces_it(
+    make_harness: Callable[..., Harness],
+) -> None:
+    replica = make_harness(store=Store(mongomock.MongoClient()["other"], embedded=True))
+    listener = announcements(replica)
+    batch = [Observation("bitcoin", T0, 5.0, 50.0, 1.0, "api.coingecko.com")]
+    replica.state.ingestor.apply(batch, {"bitcoin": CoinLabel("btc", "Bitcoin")})
+    assert replica.store.count_observations("bitcoin") == 1
+    assert replica.store.snapshots()["bitcoin"].label.symbol == "btc"
+    message = listener.get_message(timeout=0)
+    assert message is not None
+    assert json.loads(message["data"]) == {"origin": replica.state.ingestor.origin}
+    replica.state.ingestor.apply(batch, {})  # the same batch again: a duplicate, no announcement
+    assert replica.store.count_observations("bitcoin") == 1
+    assert listener.get_message(timeout=0) is None

@@ -95,7 +95,7 @@ def test_one_access_line_per_request_with_its_id(
 def test_every_line_of_a_request_has_its_id(
     harness: Harness, log_lines: Callable[[], list[dict]]
 ) -> None:
-    harness.services.redis = redis.Redis(
+    harness.state.redis = redis.Redis(
         port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
     )
     harness.client.get("/api/status", headers={"X-Request-ID": "req-status"})
@@ -109,7 +109,7 @@ def test_every_line_of_a_request_has_its_id(
 def test_ingest_is_one_structured_line(
     harness: Harness, log_lines: Callable[[], list[dict]]
 ) -> None:
-    harness.services.ingestor.ingest("test")
+    harness.ingest("test")
     ingests = [line for line in log_lines() if line.get("event") == "ingest"]
     assert len(ingests) == 1
     line = ingests[0]
@@ -128,7 +128,7 @@ def metric_samples(harness: Harness) -> dict[tuple[str, tuple], float]:
 
 
 def test_metrics_count_requests_by_endpoint_and_status(harness: Harness) -> None:
-    harness.services.ingestor.ingest("test")
+    harness.ingest("test")
     for _ in range(3):
         harness.client.get("/api/stats?coin=bitcoin")
     harness.client.get("/api/stats?coin=dogecoin")
@@ -159,7 +159,7 @@ def test_metrics_count_upstream_errors_by_kind(harness: Harness) -> None:
     error = UpstreamError("timeout", "read timed out")
     error.calls = 1
     harness.source.error = error
-    harness.services.ingestor.ingest("test")
+    harness.ingest("test")
     samples = metric_samples(harness)
     assert samples[("cryptostats_upstream_errors_total", (("kind", "timeout"),))] == 1
     assert samples[("cryptostats_ingests_total", (("outcome", "upstream_error"),))] == 1

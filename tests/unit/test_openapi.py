@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from api_server import create_app
+from api_server.app_state import state_of
 from api_server.store import Store
 from cryptostats.config import Settings
 from tests.unit.fakes import ScriptedSource
@@ -24,7 +25,7 @@ def loaded_app():  # type: ignore[no-untyped-def]
         redis_client=fakeredis.FakeRedis(),
         source=source,
     )
-    app.extensions["cryptostats"].ingestor.ingest("test")
+    state_of(app).ingestor.ingest("test")
     return app
 
 
@@ -34,7 +35,7 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 
 @schema.parametrize()
 @settings(
-    max_examples=40,
+    max_examples=20,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )

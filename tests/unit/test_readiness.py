@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import mongomock
 import pytest
 
 from api_server.errors import StoreUnavailable
@@ -15,22 +16,15 @@ from cryptostats.messages import Heartbeat, heartbeat_key
 from tests.unit.conftest import Harness
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.02)
-    return condition()
-
-
 @pytest.fixture
-def running(harness: Harness) -> Iterator[Harness]:
-    harness.services.start()
-    assert harness.services.subscriber.subscribed.wait(5)
-    assert wait_until(lambda: harness.source.calls == 1)
+def running(make_harness: Callable[..., Harness]) -> Iterator[Harness]:
+    """An app with fresh data whose background threads run (and wait on their poll)."""
+    harness = make_harness(poll_seconds=0.05)
+    harness.ingest("before start")
+    harness.state.start()
+    assert harness.state.subscriber.subscribed.wait(5)
     yield harness
-    harness.services.stop()
+    harness.state.stop()
 
 
 def beat(h: Harness, age: float) -> None:
@@ -39,8 +33,8 @@ def beat(h: Harness, age: float) -> None:
 
 def test_ready_names_every_check(running: Harness) -> None:
     beat(running, 1)
-    resp = wait_until(lambda: (r := running.client.get("/ready")).status_code == 200 and r)
-    assert resp, running.client.get("/ready").get_json()
+    resp = running.client.get("/ready")
+    assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
     assert body["status"] == "ready"
     checks = body["checks"]
@@ -65,8 +59,9 @@ def test_a_stale_or_missing_heartbeat_is_reported_but_not_required(running: Harn
 
 
 def test_stale_data_makes_the_api_unready(running: Harness) -> None:
-    running.store.db["latest"].update_many({}, {"$set": {"updatedAt": datetime(2020, 1, 1)}})
-    running.services.view.refresh()
+    running.state.ingestor.now = lambda: datetime(2020, 1, 1, tzinfo=UTC)
+    running.source.prices = lambda coin, n: 7.0
+    running.ingest("long ago")
     resp = running.client.get("/ready")
     assert resp.status_code == 503
     data = resp.get_json()["checks"]["data"]
@@ -100,26 +95,21 @@ class FlakyStore(Store):
 def test_store_outage_is_503_and_the_api_recovers_by_itself(
     make_harness: Callable[..., Harness],
 ) -> None:
-    h = make_harness()
-    store = FlakyStore(h.store.db, embedded=True)
-    h.services.store = store
-    h.services.view.store = store
-    h.services.ingestor.store = store
-    assert h.services.ingestor.ingest("first").outcome == "ok"  # type: ignore[union-attr]
+    store = FlakyStore(mongomock.MongoClient()["flaky"], embedded=True)
+    h = make_harness(store=store)
+    assert h.ingest("first").outcome == "ok"  # type: ignore[union-attr]
     store.down = True
-    h.services.view.refresh()
+    h.state.read_model.refresh()
     assert h.client.get("/api/stats?coin=bitcoin").status_code == 503
     ready = h.client.get("/ready")
     assert ready.status_code == 503 and not ready.get_json()["checks"]["store"]["ok"]
     assert h.client.get("/health").status_code == 200
-    h.redis.delete(*h.redis.keys("cryptostats:*ingest-claim"))
-    report = h.services.ingestor.ingest("during the outage")
+    report = h.state.ingestor.ingest("during the outage")
     assert report is not None and report.outcome == "store_error"
     assert h.client.get("/ready").get_json()["checks"]["lastIngest"]["outcome"] == "store_error"
     store.down = False
-    # The next read starts a background retry; reads answer again once it succeeded.
-    assert wait_until(lambda: h.client.get("/api/stats?coin=bitcoin").status_code == 200)
-    h.redis.delete(*h.redis.keys("cryptostats:*ingest-claim"))
-    report = h.services.ingestor.ingest("next trigger")
+    h.state.read_model.refresh()  # the read model's timer, or a read's background retry
+    assert h.client.get("/api/stats?coin=bitcoin").status_code == 200
+    report = h.state.ingestor.ingest("next trigger")
     assert report is not None and report.outcome == "ok"
     assert h.store.count_observations("bitcoin") == 2

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import redis
 from redis.backoff import NoBackoff
@@ -12,11 +13,12 @@ from tests.unit.conftest import Harness
 
 
 def test_status_reports_ingests_ages_worker_and_subscriber(harness: Harness) -> None:
-    harness.services.ingestor.ingest("first")
+    ingestor = harness.state.ingestor
+    harness.ingest("first")
     harness.source.error = UpstreamError("timeout", "read timed out")
-    time.sleep(0.01)
-    harness.redis.delete("cryptostats:crypto.update:ingest-claim")
-    harness.services.ingestor.ingest("second")
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    ingestor.now = lambda: later
+    harness.ingest("second")
     now = time.time()
     beat = Heartbeat(at=now - 2, interval_seconds=900, next_trigger_at=now + 60)
     harness.redis.set(heartbeat_key("crypto.update"), beat.encode())
@@ -59,7 +61,7 @@ def test_status_without_data_or_heartbeat_has_nulls(harness: Harness) -> None:
 
 
 def test_status_answers_when_redis_is_down(harness: Harness) -> None:
-    harness.services.redis = redis.Redis(
+    harness.state.redis = redis.Redis(
         port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
     )
     resp = harness.client.get("/api/status")

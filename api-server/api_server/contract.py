@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask_smorest import Blueprint
 
+from api_server.app_state import app_state
 from api_server.conditional import cached_json
 from api_server.docs import (
     CACHED_READ_HEADERS,
@@ -18,9 +19,8 @@ from api_server.docs import (
     header_refs,
 )
 from api_server.errors import CoinNotTracked, InvalidRequest, NoData
-from api_server.latest import CoinView
+from api_server.read_model import CoinView
 from api_server.schemas import DeviationSchema, ErrorSchema, HealthSchema, StatsSchema
-from api_server.services import services
 
 bp = Blueprint("api", __name__, description="The original contract: stats, deviation, health")
 
@@ -107,7 +107,7 @@ def requested_coin() -> str:
     coin = values[0].strip().lower() if values else ""
     if not coin:
         raise InvalidRequest("missing query parameter 'coin'", coins=tracked_coins())
-    if current_app.config["SETTINGS"].coin(coin) is None:
+    if app_state().settings.coin(coin) is None:
         shown = coin if len(coin) <= MAX_ECHO else coin[:MAX_ECHO] + "..."
         raise CoinNotTracked(f"coin {shown!r} is not tracked", coins=tracked_coins())
     return coin
@@ -116,7 +116,7 @@ def requested_coin() -> str:
 def coin_view() -> CoinView:
     """Return the read view of the requested coin, or raise 400/404/503."""
     coin = requested_coin()
-    view = services().view.get(coin)
+    view = app_state().read_model.get(coin)
     if view is None:
         raise NoData(f"no data for {coin!r} yet; it is fetched on the next update")
     return view
@@ -124,4 +124,4 @@ def coin_view() -> CoinView:
 
 def tracked_coins() -> list[str]:
     """Return the public names of the tracked coins."""
-    return list(current_app.config["SETTINGS"].coin_names)
+    return list(app_state().settings.coin_names)

@@ -1,4 +1,4 @@
-"""Price statistics computed at ingest time, never on the request path."""
+"""The price deviation and its window, computed at ingest time, never on the request path."""
 
 from __future__ import annotations
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask_smorest import Blueprint
 
+from api_server.app_state import app_state
 from api_server.conditional import cached_body
+from api_server.contract import requested_coin
 from api_server.docs import (
     CACHED_READ_HEADERS,
     COIN_PARAM,
@@ -22,8 +23,7 @@ from api_server.docs import (
     query_param,
 )
 from api_server.errors import InvalidRequest, NoData
-from api_server.latest import CoinView, iso_time
-from api_server.routes import requested_coin
+from api_server.read_model import CoinView
 from api_server.schemas import (
     MAX_HISTORY_DAYS,
     MAX_HISTORY_POINTS,
@@ -32,9 +32,8 @@ from api_server.schemas import (
     ErrorSchema,
     HistorySchema,
 )
-from api_server.services import services
-from api_server.store import Observation
-from cryptostats.config import CoinSpec
+from api_server.times import iso_time
+from cryptostats.config import TrackedCoin
 
 bp = Blueprint("market", __name__, description="Every tracked coin, and stored history")
 
@@ -84,11 +83,12 @@ def coins() -> Response:
 
     A tracked coin with no data yet is listed with null numbers and times and `samples` 0.
     """
-    specs = list(current_app.config["SETTINGS"].coins)
+    state = app_state()
+    specs = list(state.settings.coins)
     sort = _choice("sort", SORT_KEYS)
     order = _choice("order", ("desc", "asc"))
     limit = _limit(len(specs))
-    views = services().view.all()
+    views = state.read_model.all()
     entries = [coin_entry(spec, views.get(spec.public)) for spec in specs]
     if sort is not None:
         entries = sort_coins(entries, sort, order or ("asc" if sort == "coin" else "desc"))
@@ -104,7 +104,7 @@ def coins() -> Response:
     )
 
 
-def coin_entry(spec: CoinSpec, view: CoinView | None) -> dict[str, Any]:
+def coin_entry(spec: TrackedCoin, view: CoinView | None) -> dict[str, Any]:
     """Return the /api/coins entry of a coin (nulls when it has no data yet)."""
     if view is None:
         return {
@@ -121,18 +121,19 @@ def coin_entry(spec: CoinSpec, view: CoinView | None) -> dict[str, Any]:
             "source": None,
         }
     snap = view.snapshot
+    newest = snap.newest
     return {
         "coin": spec.public,
-        "symbol": snap.symbol,
-        "name": snap.name,
-        "price": snap.price,
-        "marketCap": snap.market_cap,
-        "24hChange": snap.change_24h,
+        "symbol": snap.label.symbol,
+        "name": snap.label.name,
+        "price": newest.price,
+        "marketCap": newest.market_cap,
+        "24hChange": newest.change_24h,
         "deviation": snap.deviation,
         "samples": snap.samples,
         "observedAt": iso_time(snap.observed_at),
         "updatedAt": iso_time(snap.updated_at),
-        "source": snap.source,
+        "source": newest.source,
     }
 
 
@@ -182,11 +183,11 @@ def history() -> Response:
     """Return a coin's stored prices and market caps over the last `days` days, newest last."""
     coin = requested_coin()
     days = _days()
-    view = services().view.get(coin)
+    state = app_state()
+    view = state.read_model.get(coin)
     if view is None:
         raise NoData(f"no data for {coin!r} yet; it is fetched on the next update")
-    since = datetime.now(UTC) - timedelta(days=days)
-    series = thin(services().store.history(coin, since), MAX_HISTORY_POINTS)
+    series = state.history.series(coin, days, MAX_HISTORY_POINTS)
     points = [
         {"time": iso_time(obs.observed_at), "price": obs.price, "marketCap": obs.market_cap}
         for obs in series
@@ -194,16 +195,6 @@ def history() -> Response:
     body = json.dumps({"coin": coin, "days": days, "points": points}).encode()
     newest = series[-1].observed_at if series else None
     return cached_body(body, last_modified=newest, updated_ts=view.updated_ts)
-
-
-def thin(series: list[Observation], most: int) -> list[Observation]:
-    """Keep at most `most` evenly spaced items, always the first and the last."""
-    if len(series) <= most:
-        return series
-    if most == 1:
-        return series[-1:]
-    last = len(series) - 1
-    return [series[round(i * last / (most - 1))] for i in range(most)]
 
 
 def _single(name: str) -> str | None:

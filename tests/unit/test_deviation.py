@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api_server.stats import price_deviation, roll_window, round_deviation
+from api_server.deviation import price_deviation, roll_window, round_deviation
 
 
 def test_example_from_the_contract() -> None:

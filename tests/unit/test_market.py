@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api_server.catalog import sort_coins, thin
-from api_server.store import Observation
+from api_server.domain import Observation
+from api_server.history import thin
+from api_server.market import sort_coins
 from tests.unit.conftest import Harness
 from tests.unit.fakes import T0, ScriptedSource
 
@@ -16,7 +17,7 @@ PRICES = {"bitcoin": 60000.0, "ethereum": 3000.0, "matic-network": 0.5}
 @pytest.fixture
 def loaded(make_harness: Callable[..., Harness]) -> Harness:
     harness = make_harness(source=ScriptedSource(lambda coin, n: PRICES[coin] + n))
-    harness.services.ingestor.ingest("test")
+    harness.ingest("test")
     return harness
 
 
@@ -47,7 +48,7 @@ def test_coin_without_data_has_nulls(make_harness: Callable[..., Harness]) -> No
     harness = make_harness(
         source=ScriptedSource(lambda coin, n: None if coin == "ethereum" else 5.0)
     )
-    harness.services.ingestor.ingest("test")
+    harness.ingest("test")
     coins = harness.client.get("/api/coins?sort=price").get_json()["coins"]
     eth = coins[-1]
     assert eth["coin"] == "ethereum" and eth["samples"] == 0

@@ -1,8 +1,9 @@
-"""The in-process view of the latest snapshots, so reads cost a dictionary lookup.
+"""The read model: each coin's snapshot held in memory with its responses rendered once.
 
-The ingest writes snapshots to the store; every serving process loads them into this view
-(after its own ingest, when another process announces one, and every few seconds), with the
-JSON bodies rendered once. A request never queries the store unless the view was never loaded.
+The write path stores snapshots and announces "ingested"; it never calls this module. The read
+model owns its freshness: its own listener reloads it on every announcement and every
+REFRESH_SECONDS (its timer), whatever process ingested. A request reads it with a dictionary
+lookup and never queries the store, unless the model was never loaded.
 """
 
 from __future__ import annotations
@@ -12,15 +13,23 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Any
 
+import redis
 from werkzeug.http import http_date
 
+from api_server.domain import Snapshot
 from api_server.errors import StoreUnavailable
-from api_server.store import Snapshot, Store
+from api_server.listener import POLL_SECONDS, ChannelListener
+from api_server.redis_keys import ingested_channel
+from api_server.store import Store
 
 log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 5.0
+"""How often the read model reloads even when no announcement arrives."""
 
 RETRY_LOAD_SECONDS = 1.0
 """Least time between on-demand loads while the view could not be loaded."""
@@ -43,11 +52,8 @@ class CoinView:
 
 def render(snapshot: Snapshot) -> CoinView:
     """Render the contract's response bodies, their ETags and Last-Modified for a snapshot."""
-    stats = {
-        "price": snapshot.price,
-        "marketCap": snapshot.market_cap,
-        "24hChange": snapshot.change_24h,
-    }
+    newest = snapshot.newest
+    stats = {"price": newest.price, "marketCap": newest.market_cap, "24hChange": newest.change_24h}
     stats_body = json.dumps(stats).encode()
     deviation_body = json.dumps({"deviation": snapshot.deviation}).encode()
     modified = min(snapshot.observed_at, snapshot.updated_at)
@@ -63,23 +69,25 @@ def render(snapshot: Snapshot) -> CoinView:
     )
 
 
-def iso_time(moment: datetime | None) -> str | None:
-    """Return an aware datetime as ISO 8601 UTC with milliseconds and a Z, or None."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def entity_tag(body: bytes) -> str:
     """Return a strong ETag (quoted) derived from a response body."""
     return '"' + hashlib.blake2b(body, digest_size=10).hexdigest() + '"'
 
 
-class LatestView:
+class ReadModel:
     """Snapshots by coin, loaded from the store and swapped in whole."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        in_background: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self.store = store
+        self.clock = clock
+        self.in_background = in_background or _in_thread
+        """Runs the on-demand retry of a read while the store is down (a thread; tests: inline)."""
         self._coins: dict[str, CoinView] = {}
         self._loaded = False
         self._store_error: str | None = None
@@ -89,7 +97,7 @@ class LatestView:
 
     def refresh(self) -> bool:
         """Reload every snapshot from the store; return False when the store is unreachable."""
-        self._last_attempt = time.monotonic()
+        self._last_attempt = self.clock()
         try:
             snapshots = self.store.snapshots()
         except StoreUnavailable as exc:
@@ -138,11 +146,11 @@ class LatestView:
                 self.refresh()
 
     def _retry_in_background(self) -> None:
-        if time.monotonic() - self._last_attempt < RETRY_LOAD_SECONDS:
+        if self.clock() - self._last_attempt < RETRY_LOAD_SECONDS:
             return
         if not self._lock.acquire(blocking=False):
             return  # a retry is already running
-        self._last_attempt = time.monotonic()
+        self._last_attempt = self.clock()
 
         def retry() -> None:
             try:
@@ -150,4 +158,51 @@ class LatestView:
             finally:
                 self._lock.release()
 
-        threading.Thread(target=retry, name="view-retry", daemon=True).start()
+        self.in_background(retry)
+
+
+def _in_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="read-model-retry", daemon=True).start()
+
+
+class ReadModelListener(ChannelListener):
+    """Reloads the read model on every "ingested" announcement and every REFRESH_SECONDS."""
+
+    name = "read-model"
+
+    def __init__(
+        self,
+        model: ReadModel,
+        *,
+        redis_client: redis.Redis,
+        channel: str,
+        poll_seconds: float = POLL_SECONDS,
+        refresh_seconds: float = REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            redis_client=redis_client,
+            channels=[ingested_channel(channel)],
+            poll_seconds=poll_seconds,
+        )
+        self.model = model
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds
+        self.next_refresh = clock() + refresh_seconds
+
+    def on_subscribed(self) -> None:
+        """Load at once: announcements may have been missed while not subscribed."""
+        self._refresh()
+
+    def on_message(self, channel: str, data: Any) -> None:
+        """Reload after any process announced an ingest (the content is not read)."""
+        self._refresh()
+
+    def on_poll(self) -> None:
+        """Reload on the timer."""
+        if self.clock() >= self.next_refresh:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self.next_refresh = self.clock() + self.refresh_seconds
+        self.model.refresh()
