@@ -53,6 +53,7 @@ class Settings:
     api_threads: int = 4
     ingest_claim_seconds: float = 5.0
     log_level: str = "INFO"
+    backfill_days: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +90,7 @@ class Settings:
             log_level=_choice(
                 "LOG_LEVEL", get("LOG_LEVEL", "INFO").upper(), ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
+            backfill_days=_int("BACKFILL_DAYS", get("BACKFILL_DAYS", "30"), 0, 365),
         )
 
     @property

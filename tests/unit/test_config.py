@@ -100,3 +100,15 @@ def test_processes_exit_2_with_one_line_on_bad_config(module: str) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "UPDATE_INTERVAL_SECONDS" in lines[0] and "whole number" in lines[0]
+
+
+@pytest.mark.parametrize(("value", "days"), [("", 30), ("0", 0), ("1", 1), ("365", 365)])
+def test_backfill_days(value: str, days: int) -> None:
+    assert Settings.from_env({"BACKFILL_DAYS": value}).backfill_days == days
+
+
+@pytest.mark.parametrize("value", ["366", "-1", "7.5", "month"])
+def test_bad_backfill_days_name_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"BACKFILL_DAYS": value})
+    assert caught.value.variable == "BACKFILL_DAYS"
