@@ -125,7 +125,7 @@ def test_history_beyond_the_plan_is_a_per_coin_error() -> None:
 @pytest.mark.parametrize(
     ("resp", "kind"),
     [
-        (response(401, {"status": {"error_code": 10002, "error_message": "bad key"}}), "http_error"),
+        (response(401, {"status": {"error_code": 10002}}), "http_error"),
         (response(429, {"status": {"error_code": 429}}), "rate_limited"),
         (response(503, "busy", "text/plain"), "server_error"),
         (response(200, "<html>blocked</html>", "text/html"), "not_json"),
