@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
@@ -83,6 +84,7 @@ class MarketChartClient:
         # A backfill is not bound to the update interval: give each call the full budget.
         self.budget = budget or FetchBudget.for_interval(FETCH_BUDGET_MAX / FETCH_BUDGET_SHARE)
         self.session = identify(session or build_session(self.budget), settings)
+        self.source = urlparse(self.base_url).netloc
 
     def fetch(self, upstream_id: str, days: int) -> MarketChart:
         """Fetch and validate `days` days of a coin's chart, or raise UpstreamError."""
