@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import mongomock
@@ -11,9 +12,12 @@ from rich.console import Console
 
 from api_server.backfill import BackfillProgress, BackfillReport, CoinBackfill
 from api_server.backfill_cli import DirectTarget, main
+from api_server.buckets import Buckets, choose_interval
 from api_server.errors import UpstreamError
+from api_server.history import history_window, render_json
 from api_server.pacing import CallSpacer
 from cryptostats.config import CoinSpec, Settings
+from cryptostats_dev.simulator import SimulatorServer
 from tests.unit.test_backfill import NOW, FakeTime, ScriptedCharts
 
 
@@ -160,3 +164,25 @@ def test_direct_target_stores_and_logs_the_run_as_an_ingest() -> None:
     [logged] = db["ingests"].find({}, {"_id": 0})
     assert logged["reason"] == "backfill" and logged["outcome"] == "partial"
     assert [item.spec.public for item in target.plan()] == ["ethereum"]
+
+
+def test_direct_target_against_the_simulator_over_http() -> None:
+    db = mongomock.MongoClient().db
+    with SimulatorServer(port=0, seed=2) as sim:
+        env = {"COINGECKO_API_URL": sim.url, "COINS": "bitcoin,nope-coin", "BACKFILL_DAYS": "30"}
+        settings = Settings.from_env(env)
+        fake = FakeTime()
+        spacer = CallSpacer(30, clock=fake.clock, sleep=fake.sleep)
+        target = DirectTarget(settings, database=db, spacer=spacer)
+        first = target.run(None)
+        second = target.run(None)
+    assert first.outcome == "partial" and "nope-coin" in first.skipped
+    assert 700 <= first.points["bitcoin"] <= 722
+    assert second.points == {} and second.up_to_date == ["bitcoin"]
+    assert second.upstream_calls == 1  # only the unknown coin is asked again
+    now = datetime.now(UTC)
+    window = history_window("bitcoin", 30, choose_interval(30), now)
+    buckets = Buckets(db).query("bitcoin", window.interval, window.since)
+    assert 700 <= len(buckets) <= 722
+    body = json.loads(render_json(window, buckets))
+    assert body["interval"] == "1h" and body["points"][-1]["volume24h"] > 0
