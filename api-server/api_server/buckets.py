@@ -12,11 +12,17 @@ function), then `insert_one` (a new bucket) or `update_one({_id, version})`; a l
 duplicate key, or no match) reloads and merges again. These are plain operations that MongoDB and
 mongomock run identically, and concurrent writers (a backfill in one process, triggers in another)
 never lose a record.
+
+mongomock scans a whole collection on every operation, so on the embedded store (one process,
+data lost at exit) `open_buckets` gives `MemoryBuckets` instead: the same merge and answers,
+held in the API process, whose reads and writes do not grow with the history.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -255,6 +261,71 @@ class Buckets:
                     return
             doc = collection.find_one({"_id": key})
         raise BucketConflict(f"bucket {key} changed {CAS_ATTEMPTS} times while merging")
+
+
+class MemoryBuckets:
+    """The embedded store's buckets: in the API process, which is the only one with that store.
+
+    mongomock scans a whole collection on every operation, so its bucket reads and writes would
+    grow with the history; these cost O(log n + returned) to read and O(log n) to write, with the
+    same `merge`, the same `query` answers and the same Bucket values as `Buckets`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, str], tuple[list[datetime], dict[datetime, Bucket]]] = {}
+
+    def ensure_indexes(self) -> None:
+        """Nothing to create (kept for the same interface as Buckets)."""
+
+    def add(self, record: BucketInput) -> None:
+        """Aggregate one newly stored record into its three buckets."""
+        self.add_many([record])
+
+    def add_many(self, records: Iterable[BucketInput]) -> int:
+        """Aggregate newly stored records (any order); return how many buckets were written."""
+        touched: set[tuple[str, str, datetime]] = set()
+        with self._lock:
+            for record in records:
+                for interval in INTERVALS:
+                    starts, by_start = self._series.setdefault((record.coin, interval), ([], {}))
+                    start = bucket_start(record.observed_at, interval)
+                    current = by_start.get(start)
+                    if current is None:
+                        bisect.insort(starts, start)
+                    by_start[start] = merge(current, record, interval)
+                    touched.add((record.coin, interval, start))
+        return len(touched)
+
+    def query(
+        self, coin: str, interval: str, since: datetime, until: datetime | None = None
+    ) -> list[Bucket]:
+        """Return a coin's buckets from the one holding `since` up to `until`, oldest first."""
+        with self._lock:
+            starts, by_start = self._series.get((coin, interval), ([], {}))
+            first = bisect.bisect_left(starts, bucket_start(since, interval))
+            last = len(starts) if until is None else bisect.bisect_right(starts, until)
+            last = min(last, first + MAX_POINTS + 1)
+            return [by_start[start] for start in starts[first:last]]
+
+    def remove_before(self, interval: str, cutoff: datetime, step: int) -> int:
+        """Drop at most `step` buckets of an interval starting before `cutoff`; return how many."""
+        removed = 0
+        with self._lock:
+            for starts, by_start in (
+                series for (_, name), series in self._series.items() if name == interval
+            ):
+                count = min(bisect.bisect_left(starts, cutoff), step - removed)
+                for start in starts[:count]:
+                    del by_start[start]
+                del starts[:count]
+                removed += count
+        return removed
+
+
+def open_buckets(database: Any, *, embedded: bool) -> Buckets | MemoryBuckets:
+    """Return the buckets of a store: in MongoDB, or in this process for the embedded store."""
+    return MemoryBuckets() if embedded else Buckets(database)
 
 
 def to_document(bucket: Bucket) -> dict[str, Any]:

@@ -15,15 +15,26 @@ from api_server.buckets import (
     Bucket,
     BucketConflict,
     Buckets,
+    MemoryBuckets,
     bucket_id,
     bucket_start,
     choose_interval,
     max_days,
     merge,
+    open_buckets,
 )
 from api_server.errors import InvalidRequest
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["mongo", "memory"])
+def fresh(request: pytest.FixtureRequest) -> Buckets | MemoryBuckets:
+    """Buckets in a (mongomock) database, or the embedded store's in-process ones."""
+    embedded = request.param == "memory"
+    buckets = open_buckets(mongomock.MongoClient().db, embedded=embedded)
+    buckets.ensure_indexes()
+    return buckets
 
 
 @dataclass(frozen=True)
@@ -143,12 +154,13 @@ def test_merging_in_any_order_matches_sorting_first(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_stored_buckets_match_whatever_the_order_and_batches(seed: int) -> None:
+def test_stored_buckets_match_whatever_the_order_and_batches(
+    seed: int, fresh: Buckets | MemoryBuckets
+) -> None:
     rng = random.Random(seed)
     records = random_records(rng, 400) + random_records(rng, 50, coin="ethereum")
     rng.shuffle(records)
-    buckets = Buckets(mongomock.MongoClient().db)
-    buckets.ensure_indexes()
+    buckets = fresh
     position = 0
     while position < len(records):
         size = rng.choice([1, 1, 7, 60])
@@ -161,8 +173,10 @@ def test_stored_buckets_match_whatever_the_order_and_batches(seed: int) -> None:
         assert summary(stored) == expected(bitcoin, interval)
 
 
-def test_a_backfill_after_trigger_records_moves_the_open_not_the_close() -> None:
-    buckets = Buckets(mongomock.MongoClient().db)
+def test_a_backfill_after_trigger_records_moves_the_open_not_the_close(
+    fresh: Buckets | MemoryBuckets,
+) -> None:
+    buckets = fresh
     hour = datetime(2026, 1, 1, 10, tzinfo=UTC)
     buckets.add(Record("bitcoin", hour + timedelta(minutes=40), 110.0, deviation=2.5))
     buckets.add(Record("bitcoin", hour + timedelta(minutes=50), 120.0, 2e9, 9e7, deviation=3.0))
@@ -178,16 +192,16 @@ def test_a_backfill_after_trigger_records_moves_the_open_not_the_close() -> None
     assert bucket.count == 4 and bucket.open_at == hour + timedelta(minutes=1)
 
 
-def test_a_null_deviation_never_replaces_a_known_one() -> None:
-    buckets = Buckets(mongomock.MongoClient().db)
+def test_a_null_deviation_never_replaces_a_known_one(fresh: Buckets | MemoryBuckets) -> None:
+    buckets = fresh
     buckets.add(Record("bitcoin", T0 + timedelta(minutes=1), 1.0, deviation=0.5))
     buckets.add(Record("bitcoin", T0 + timedelta(minutes=2), 2.0, deviation=None))
     [bucket] = buckets.query("bitcoin", "5m", T0)
     assert bucket.deviation == 0.5 and bucket.close == 2.0
 
 
-def test_query_bounds_coin_and_the_bucket_holding_since() -> None:
-    buckets = Buckets(mongomock.MongoClient().db)
+def test_query_bounds_coin_and_the_bucket_holding_since(fresh: Buckets | MemoryBuckets) -> None:
+    buckets = fresh
     buckets.add_many(
         [Record("bitcoin", T0 + timedelta(hours=h, minutes=30), 100.0 + h) for h in range(10)]
         + [Record("ethereum", T0 + timedelta(hours=h), 5.0) for h in range(10)]
@@ -252,3 +266,27 @@ def test_a_bucket_that_never_settles_raises() -> None:
     buckets.collections["1h"] = Stubborn(db["buckets_1h"], None)
     with pytest.raises(BucketConflict):
         buckets.add(Record("bitcoin", T0 + timedelta(minutes=1), 2.0))
+
+
+def test_both_stores_answer_the_same() -> None:
+    rng = random.Random(9)
+    records = random_records(rng, 500)
+    mongo, memory = Buckets(mongomock.MongoClient().db), MemoryBuckets()
+    mongo.add_many(records)
+    for record in records:
+        memory.add(record)
+    for interval in INTERVALS:
+        since = T0 + timedelta(hours=7, minutes=3)
+        assert mongo.query("bitcoin", interval, since) == memory.query("bitcoin", interval, since)
+
+
+def test_memory_buckets_drop_old_fine_buckets_in_steps() -> None:
+    buckets = MemoryBuckets()
+    buckets.add_many(
+        [Record(coin, T0 + timedelta(minutes=5 * i), 1.0) for i in range(10) for coin in "ab"]
+    )
+    cutoff = T0 + timedelta(minutes=25)
+    assert buckets.remove_before("5m", cutoff, step=3) == 3
+    assert buckets.remove_before("5m", cutoff, step=100) == 7
+    assert [b.start for b in buckets.query("a", "5m", T0)][0] == cutoff
+    assert len(buckets.query("b", "1h", T0)) == 1
