@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 import mongomock
 
@@ -85,6 +87,11 @@ def fill(db: object, coin: str, rows: list[Record], now: datetime) -> None:
             )
 
 
+def read_raw(store: Store, since: datetime) -> object:
+    """Today's history read: every record since a moment, thinned to 1,000."""
+    return thin(store.history("coin0", since), 1000)
+
+
 def median_ms(action: Callable[[], object], repeat: int) -> float:
     """Return the median wall time of `action` in milliseconds."""
     times = []
@@ -98,7 +105,7 @@ def median_ms(action: Callable[[], object], repeat: int) -> float:
 def bench(size: int, coins: int, repeat: int) -> None:
     """Print one table row per `days` for one history size."""
     now = datetime.now(UTC)
-    db = mongomock.MongoClient().db
+    db: Any = mongomock.MongoClient().db
     names = [f"coin{i}" for i in range(coins)]
     for name in names:
         fill(db, name, records(name, size, now), now)
@@ -112,13 +119,11 @@ def bench(size: int, coins: int, repeat: int) -> None:
     for days in DAYS:
         interval = choose_interval(days)
         since = now - timedelta(days=days)
-        raw = median_ms(
-            lambda since=since: thin(store.history("coin0", since), 1000), max(3, repeat // 4)
-        )
+        raw = median_ms(partial(read_raw, store, since), max(3, repeat // 4))
         got = buckets.query("coin0", interval, since)
         assert got == memory.query("coin0", interval, since)
-        in_db = median_ms(lambda i=interval, s=since: buckets.query("coin0", i, s), repeat)
-        in_memory = median_ms(lambda i=interval, s=since: memory.query("coin0", i, s), repeat)
+        in_db = median_ms(partial(buckets.query, "coin0", interval, since), repeat)
+        in_memory = median_ms(partial(memory.query, "coin0", interval, since), repeat)
         print(
             f"{days:>4}  {interval:>8}  {len(got):>6}  {raw:>11.1f}  {in_db:>20.1f}"
             f"  {in_memory:>17.3f}"
