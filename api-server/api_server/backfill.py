@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import redis
+
 from api_server.errors import StoreUnavailable, UpstreamError
 from api_server.market_chart import PER_COIN_KINDS, ChartPoint, MarketChart
 from api_server.pacing import CallSpacer
 from cryptostats.config import CoinSpec
+from cryptostats.messages import KEY_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,9 @@ REASON = "backfill"
 
 WRITE_CHUNK = 200
 """Records written per call to the history writer (newest first)."""
+
+CLAIM_SECONDS = 120
+"""How long a backfill claim lasts unless renewed (it is renewed before each coin)."""
 
 
 def granularity(days: int) -> timedelta:
@@ -299,6 +305,69 @@ class Backfiller:
             },
         )
         return report
+
+
+def claim_key(channel: str) -> str:
+    """Return the Redis key one API process sets to run the start-up backfill."""
+    return f"{KEY_PREFIX}:{channel}:backfill-claim"
+
+
+class BackfillClaim:
+    """One backfill at a time across processes and replicas: SET NX PX, renewed by its owner.
+
+    Without Redis a process backfills anyway (as an ingest fetches anyway): records are stored
+    once by their key and only newly stored ones reach the buckets, so a second backfiller
+    costs upstream calls, never wrong data.
+    """
+
+    def __init__(
+        self, client: redis.Redis, key: str, owner: str, seconds: float = CLAIM_SECONDS
+    ) -> None:
+        self.client = client
+        self.key = key
+        self.owner = owner
+        self.px = max(1, int(seconds * 1000))
+
+    def acquire(self) -> bool:
+        """Take the claim unless another process holds it."""
+        try:
+            return bool(self.client.set(self.key, self.owner, nx=True, px=self.px))
+        except redis.RedisError as exc:
+            log.warning("cannot claim the backfill in Redis (%s); backfilling anyway", exc)
+            return True
+
+    def renew(self) -> bool:
+        """Extend the claim if this process still holds it; False when it was lost."""
+        try:
+            with self.client.pipeline() as pipe:
+                pipe.watch(self.key)
+                if _text(pipe.get(self.key)) != self.owner:
+                    return False
+                pipe.multi()
+                pipe.set(self.key, self.owner, px=self.px)
+                pipe.execute()
+                return True
+        except redis.WatchError:
+            return False
+        except redis.RedisError as exc:
+            log.warning("cannot renew the backfill claim (%s); going on", exc)
+            return True
+
+    def release(self) -> None:
+        """Give the claim up if this process holds it."""
+        try:
+            with self.client.pipeline() as pipe:
+                pipe.watch(self.key)
+                if _text(pipe.get(self.key)) == self.owner:
+                    pipe.multi()
+                    pipe.delete(self.key)
+                    pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("cannot release the backfill claim (%s); it expires by itself", exc)
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _tell(progress: BackfillProgress | None, coin: str, stored: int, problem: str | None) -> None:

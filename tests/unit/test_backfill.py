@@ -7,13 +7,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import fakeredis
 import mongomock
 import pytest
+import redis
 
 from api_server.backfill import (
+    BackfillClaim,
     Backfiller,
     BackfillRecord,
     CoinBackfill,
+    claim_key,
     granularity,
     plan_backfill,
 )
@@ -277,3 +281,45 @@ def test_backfill_records_are_never_deviation_inputs(coin: CoinSpec) -> None:
     backfiller(db, ScriptedCharts(), days=1).run()
     assert db["prices"].count_documents({"coin": coin.public, "backfill": {"$ne": True}}) == 0
     assert db["buckets_5m"].count_documents({"deviation": {"$ne": None}}) == 0
+
+
+def test_one_backfill_claim_across_processes() -> None:
+    server = fakeredis.FakeServer()
+    first = BackfillClaim(fakeredis.FakeRedis(server=server), claim_key("c"), "host:1")
+    second = BackfillClaim(fakeredis.FakeRedis(server=server), claim_key("c"), "host:2")
+    assert first.acquire() and not second.acquire()
+    assert first.renew() and not second.renew()
+    second.release()  # not its claim: nothing happens
+    assert not second.acquire()
+    first.release()
+    assert second.acquire() and not first.renew()
+
+
+def test_an_expired_claim_stops_the_backfill_before_the_next_coin() -> None:
+    server = fakeredis.FakeServer()
+    client = fakeredis.FakeRedis(server=server)
+    claim = BackfillClaim(client, claim_key("c"), "host:1")
+    assert claim.acquire()
+    db = mongomock.MongoClient().db
+    charts = ScriptedCharts()
+
+    class Expiring(ScriptedCharts):
+        def fetch(self, upstream_id: str, days: int) -> MarketChart:
+            client.set(claim_key("c"), "host:2")  # our claim expired; another process took it
+            return charts.fetch(upstream_id, days)
+
+    report = backfiller(db, Expiring(), days=1, keep_claim=claim.renew).run()
+    assert report.stored == ["bitcoin"] and report.pending == ["ethereum", "pol"]
+
+
+def test_without_redis_the_claim_does_not_block_the_backfill() -> None:
+    class Down:
+        def set(self, *args: Any, **kwargs: Any) -> None:
+            raise redis.ConnectionError("Connection refused")
+
+        def pipeline(self) -> Any:
+            raise redis.ConnectionError("Connection refused")
+
+    claim = BackfillClaim(Down(), claim_key("c"), "host:1")  # type: ignore[arg-type]
+    assert claim.acquire() and claim.renew()
+    claim.release()
