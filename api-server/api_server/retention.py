@@ -117,6 +117,33 @@ def ttl_index(retention_days: int) -> IndexSpec | None:
     )
 
 
+def mark_backlog_step(
+    collection: Any,
+    coin: str,
+    window_oldest: datetime,
+    retention_days: int,
+    step: int = REMOVE_STEP,
+) -> int:
+    """Give at most `step` records from before this scheme an `expireAt`; return how many.
+
+    Records older than `window_oldest` (the oldest of the coin's deviation window) are outside
+    the newest 100, so they may expire; run at ingest until it returns 0.
+    """
+    if retention_days <= 0:
+        return 0
+    query = {
+        "coin": coin,
+        "observedAt": {"$lt": to_bson_time(window_oldest)},
+        EXPIRE_FIELD: {"$exists": False},
+    }
+    marked = 0
+    for doc in collection.find(query, {"observedAt": 1}).limit(step):
+        expiry = doc["observedAt"] + timedelta(days=retention_days)
+        collection.update_one({"_id": doc["_id"]}, {"$set": {EXPIRE_FIELD: expiry}})
+        marked += 1
+    return marked
+
+
 def remove_expired_step(collection: Any, now: datetime, step: int = REMOVE_STEP) -> int:
     """Delete at most `step` raw records whose `expireAt` has passed; return how many."""
     return _remove_step(collection, {EXPIRE_FIELD: {"$lte": to_bson_time(now)}}, step)

@@ -13,6 +13,7 @@ from api_server.retention import (
     expire_at,
     expiry_updates,
     left_window,
+    mark_backlog_step,
     removable,
     remove_expired_step,
     remove_fine_buckets_step,
@@ -96,3 +97,23 @@ def test_fine_buckets_older_than_four_days_go_in_steps() -> None:
     )
     assert remove_fine_buckets_step(collection, NOW, step=10) == 4
     assert sorted(d["_id"] for d in collection.find()) == ["b0", "b1", "b2", "b3"]
+
+
+def test_records_from_before_the_scheme_are_marked_in_steps_outside_the_window() -> None:
+    collection = mongomock.MongoClient().db.prices
+    naive = NOW.replace(tzinfo=None)
+    collection.insert_many(
+        [
+            {"_id": f"b{i}", "coin": "bitcoin", "observedAt": naive - timedelta(days=i)}
+            for i in range(10)
+        ]
+        + [{"_id": "e1", "coin": "ethereum", "observedAt": naive - timedelta(days=9)}]
+    )
+    window_oldest = NOW - timedelta(days=3)  # b0..b3 are the deviation window
+    assert mark_backlog_step(collection, "bitcoin", window_oldest, 400, step=4) == 4
+    assert mark_backlog_step(collection, "bitcoin", window_oldest, 400, step=4) == 2
+    assert mark_backlog_step(collection, "bitcoin", window_oldest, 400, step=4) == 0
+    marked = {d["_id"]: d[EXPIRE_FIELD] for d in collection.find({EXPIRE_FIELD: {"$exists": True}})}
+    assert sorted(marked) == ["b4", "b5", "b6", "b7", "b8", "b9"]
+    assert marked["b9"] == naive - timedelta(days=9) + timedelta(days=400)
+    assert mark_backlog_step(collection, "ethereum", window_oldest, 0) == 0
