@@ -1,8 +1,8 @@
 """The bodies of `/api/history`: JSON points and CSV rows built from buckets, and their validator.
 
-Pure functions: the route picks the interval (`buckets.choose_interval`), the window
-(`history_window`), decides a 304 from `history_etag` alone (no query, no body), and only then
-queries the buckets and renders them.
+The route parses `coin` and `days` and calls `history_response`, which picks the interval
+(`buckets.choose_interval`) and the window (`history_window`), decides a 304 from `history_etag`
+alone (no query, no body), and only then queries the buckets and renders JSON or CSV.
 """
 
 from __future__ import annotations
@@ -15,15 +15,30 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from api_server.buckets import Bucket, bucket_start
+from flask import Response, request
+
+from api_server.buckets import Bucket, bucket_start, choose_interval
+from api_server.conditional import IF_NONE_MATCH, etag_matches
+from api_server.errors import InvalidRequest
 from api_server.latest import iso_time
 
 CSV_HEADER = ("time", "open", "high", "low", "close", "marketCap", "volume24h")
 """The CSV columns; `close` is the JSON `price`."""
 
 CSV_MIMETYPE = "text/csv"
+
+FORMATS = ("json", "csv")
+"""Values of the `format` query parameter."""
+
+
+class BucketReader(Protocol):
+    """Buckets or MemoryBuckets, as a history answer reads them."""
+
+    def query(
+        self, coin: str, interval: str, since: datetime, until: datetime | None = None
+    ) -> list[Bucket]: ...
 
 
 @dataclass(frozen=True)
@@ -117,3 +132,35 @@ def _csv_row(bucket: Bucket) -> tuple[Any, ...]:
         repr(bucket.market_cap),
         "" if bucket.volume_24h is None else repr(bucket.volume_24h),
     )
+
+
+def history_response(
+    reader: BucketReader,
+    *,
+    coin: str,
+    days: int,
+    interval: str | None,
+    fmt: str | None,
+    data_version: str,
+    now: datetime,
+    max_age: int = 0,
+) -> Response:
+    """Answer a history request: 304 from the ETag alone, else JSON or a streamed CSV.
+
+    Raises InvalidRequest (400) for an unknown format or interval, or one too fine for `days`.
+    """
+    fmt = fmt or "json"
+    if fmt not in FORMATS:
+        raise InvalidRequest(f"query parameter 'format' must be one of: {', '.join(FORMATS)}")
+    window = history_window(coin, days, choose_interval(days, interval), now)
+    etag = history_etag(window, f"{data_version}|{fmt}")
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    if_none_match = request.environ.get(IF_NONE_MATCH)
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status=304, headers=headers)
+    buckets = reader.query(coin, window.interval, window.since)
+    if fmt == "csv":
+        return Response(
+            csv_rows(buckets), mimetype=CSV_MIMETYPE, headers={**headers, **csv_headers(window)}
+        )
+    return Response(render_json(window, buckets), mimetype="application/json", headers=headers)

@@ -7,14 +7,20 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask, Response
 
 from api_server.buckets import Bucket
+from api_server.errors import InvalidRequest
 from api_server.history import (
     CSV_HEADER,
     csv_headers,
     csv_rows,
     history_body,
     history_etag,
+    history_response,
     history_window,
     render_json,
 )
@@ -114,3 +120,69 @@ def test_etag_changes_with_data_and_window_only() -> None:
         history_etag(history_window("ethereum", 1, "5m", NOW), "v1"),
     }
     assert tag not in others and len(others) == 5
+
+
+class CountingReader:
+    def __init__(self, buckets: list[Bucket]) -> None:
+        self.buckets = buckets
+        self.queries: list[tuple[str, str, datetime]] = []
+
+    def query(
+        self, coin: str, interval: str, since: datetime, until: datetime | None = None
+    ) -> list[Bucket]:
+        self.queries.append((coin, interval, since))
+        return self.buckets
+
+
+def answer(reader: CountingReader, headers: dict[str, str] | None = None, **kw: Any) -> Response:
+    args: dict[str, Any] = {
+        "coin": "bitcoin",
+        "days": 1,
+        "interval": None,
+        "fmt": None,
+        "data_version": "v1",
+        "now": NOW,
+        **kw,
+    }
+    with Flask(__name__).test_request_context("/api/history", headers=headers or {}):
+        return history_response(reader, **args)
+
+
+def test_json_answer_names_its_interval_and_queries_the_window() -> None:
+    reader = CountingReader([bucket(10)])
+    response = answer(reader, days=30)
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.get_json()["interval"] == "1h"
+    assert reader.queries == [("bitcoin", "1h", NOW - timedelta(days=30))]
+
+
+def test_a_matching_etag_is_a_304_without_a_query() -> None:
+    reader = CountingReader([bucket(10)])
+    etag = answer(reader).headers["ETag"]
+    again = answer(reader, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b""
+    assert len(reader.queries) == 1
+    changed = answer(reader, headers={"If-None-Match": etag}, data_version="v2")
+    assert changed.status_code == 200
+
+
+def test_csv_answer_is_an_attachment_with_its_own_etag() -> None:
+    reader = CountingReader([bucket(10), bucket(11)])
+    response = answer(reader, fmt="csv", days=2)
+    assert response.mimetype == "text/csv" and response.is_streamed
+    assert response.headers["Content-Disposition"] == 'attachment; filename="bitcoin-2d-5m.csv"'
+    text = response.get_data(as_text=True)
+    assert text.splitlines()[0] == "time,open,high,low,close,marketCap,volume24h"
+    assert len(text.splitlines()) == 3
+    assert response.headers["ETag"] != answer(reader, days=2).headers["ETag"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "words"),
+    [({"fmt": "xml"}, "'format'"), ({"interval": "5m", "days": 4}, "days=3")],
+)
+def test_bad_format_or_interval_is_a_400(kw: dict[str, Any], words: str) -> None:
+    reader = CountingReader([])
+    with pytest.raises(InvalidRequest) as caught:
+        answer(reader, **kw)
+    assert words in caught.value.message and reader.queries == []
