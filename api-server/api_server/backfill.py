@@ -195,7 +195,6 @@ class Backfiller:
         buckets: BucketWriter,
         spacer: CallSpacer,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        keep_claim: Callable[[], bool] = lambda: True,
     ) -> None:
         self.coins = tuple(coins)
         self.days = days
@@ -204,16 +203,21 @@ class Backfiller:
         self.buckets = buckets
         self.spacer = spacer
         self.clock = clock
-        self.keep_claim = keep_claim
-        """Called before each coin; False (the claim was lost) stops the run."""
 
     def plan(self) -> list[CoinBackfill]:
         """Return what a run would fetch now."""
         oldest = {spec.public: self.history.oldest_time(spec.public) for spec in self.coins}
         return plan_backfill(self.coins, self.days, oldest, self.clock())
 
-    def run(self, progress: BackfillProgress | None = None) -> BackfillReport:
-        """Backfill every coin that needs it; never raises for upstream or store failures."""
+    def run(
+        self,
+        progress: BackfillProgress | None = None,
+        keep_claim: Callable[[], bool] = lambda: True,
+    ) -> BackfillReport:
+        """Backfill every coin that needs it; never raises for upstream or store failures.
+
+        `keep_claim` is called before each coin; False (the claim was lost) stops the run.
+        """
         report = BackfillReport(started_at=self.clock(), source=self.charts.source, days=self.days)
         try:
             plan = self.plan()
@@ -224,7 +228,7 @@ class Backfiller:
         if progress is not None:
             progress.planned(plan)
         for position, item in enumerate(plan):
-            if not self.keep_claim():
+            if not keep_claim():
                 report.pending = [i.spec.public for i in plan[position:]]
                 return self._finish(report, "partial", "lost the backfill claim")
             try:

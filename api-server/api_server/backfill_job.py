@@ -60,8 +60,7 @@ class BackfillJob:
                 log.info("backfill skipped: another process holds the claim")
                 return None
             try:
-                self.backfiller.keep_claim = self.claim.renew
-                report = self.backfiller.run(progress)
+                report = self.backfiller.run(progress, keep_claim=self.claim.renew)
             finally:
                 self.claim.release()
             self.last = report

@@ -23,15 +23,16 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import pymongo
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from api_server.errors import InvalidRequest
+from api_server.errors import InvalidRequest, StoreUnavailable
 from api_server.store import from_bson_time, to_bson_time
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,16 @@ class Bucket:
     count: int
 
 
-class BucketConflict(Exception):
+class BucketConflict(StoreUnavailable):
     """A bucket kept changing under this writer; the record was not aggregated."""
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"data store unavailable ({type(exc).__name__})") from exc
 
 
 def max_days(interval: str) -> int:
@@ -203,7 +212,8 @@ class Buckets:
             for record in records:
                 start = bucket_start(record.observed_at, interval)
                 groups.setdefault(bucket_id(record.coin, interval, start), []).append(record)
-            written += self._write(interval, groups)
+            with _store_errors():
+                written += self._write(interval, groups)
         return written
 
     def query(
@@ -213,13 +223,14 @@ class Buckets:
         bounds: dict[str, datetime] = {"$gte": to_bson_time(bucket_start(since, interval))}
         if until is not None:
             bounds["$lte"] = to_bson_time(until)
-        cursor = (
-            self.collections[interval]
-            .find({"coin": coin, "start": bounds})
-            .sort("start", pymongo.ASCENDING)
-            .limit(MAX_POINTS + 1)
-        )
-        return [to_bucket(doc) for doc in cursor]
+        with _store_errors():
+            cursor = (
+                self.collections[interval]
+                .find({"coin": coin, "start": bounds})
+                .sort("start", pymongo.ASCENDING)
+                .limit(MAX_POINTS + 1)
+            )
+            return [to_bucket(doc) for doc in cursor]
 
     def _write(self, interval: str, groups: dict[str, list[BucketInput]]) -> int:
         collection = self.collections[interval]

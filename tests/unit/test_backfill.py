@@ -225,7 +225,7 @@ def test_dropped_points_are_reported_per_coin() -> None:
 def test_losing_the_claim_stops_before_the_next_coin() -> None:
     db = mongomock.MongoClient().db
     answers = iter([True, False])
-    report = backfiller(db, ScriptedCharts(), keep_claim=lambda: next(answers)).run()
+    report = backfiller(db, ScriptedCharts()).run(keep_claim=lambda: next(answers))
     assert report.stored == ["bitcoin"] and report.pending == ["ethereum", "pol"]
     assert report.outcome == "partial"
 
@@ -308,7 +308,7 @@ def test_an_expired_claim_stops_the_backfill_before_the_next_coin() -> None:
             client.set(claim_key("c"), "host:2")  # our claim expired; another process took it
             return charts.fetch(upstream_id, days)
 
-    report = backfiller(db, Expiring(), days=1, keep_claim=claim.renew).run()
+    report = backfiller(db, Expiring(), days=1).run(keep_claim=claim.renew)
     assert report.stored == ["bitcoin"] and report.pending == ["ethereum", "pol"]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import mongomock
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 from api_server.buckets import (
     INTERVALS,
@@ -23,7 +24,7 @@ from api_server.buckets import (
     merge,
     open_buckets,
 )
-from api_server.errors import InvalidRequest
+from api_server.errors import InvalidRequest, StoreUnavailable
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -290,3 +291,16 @@ def test_memory_buckets_drop_old_fine_buckets_in_steps() -> None:
     assert buckets.remove_before("5m", cutoff, step=100) == 7
     assert [b.start for b in buckets.query("a", "5m", T0)][0] == cutoff
     assert len(buckets.query("b", "1h", T0)) == 1
+
+
+def test_a_store_that_is_down_is_reported_as_unavailable() -> None:
+    class Down:
+        def find(self, *args: Any, **kwargs: Any) -> Any:
+            raise ServerSelectionTimeoutError("no servers")
+
+    buckets = Buckets(mongomock.MongoClient().db)
+    buckets.collections = {name: Down() for name in INTERVALS}
+    with pytest.raises(StoreUnavailable):
+        buckets.add(Record("bitcoin", T0, 1.0))
+    with pytest.raises(StoreUnavailable):
+        buckets.query("bitcoin", "1h", T0)
