@@ -12,11 +12,14 @@ Exit codes: 0 done (or nothing to do), 1 some coin failed or is still pending, 2
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+import redis
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -43,7 +46,10 @@ from api_server.store import Store
 from cryptostats.config import Settings
 from cryptostats.errors import ConfigError
 from cryptostats.logs import configure_logging
+from cryptostats.messages import ingested_channel
 from cryptostats.startup import EXIT_CONFIG, load_settings_or_exit
+
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -58,17 +64,24 @@ class BackfillTarget(Protocol):
 
 
 class DirectTarget:
-    """Backfill straight into a MongoDB store, as the API would, and log it as an ingest."""
+    """Backfill straight into a MongoDB store, as the API would, and log it as an ingest.
+
+    When points were stored it announces an ingest on Redis, so the running API processes
+    reload their views and answer the new history (not a stale 304).
+    """
 
     def __init__(
         self,
         settings: Settings,
         *,
         database: Any,
+        redis_client: redis.Redis | None = None,
         history: HistoryWriter | None = None,
         charts: Any = None,
         spacer: CallSpacer | None = None,
     ) -> None:
+        self.channel = ingested_channel(settings.redis_channel)
+        self.redis = redis_client
         self.store = Store(database)
         buckets = Buckets(database)
         buckets.ensure_indexes()
@@ -90,7 +103,11 @@ class DirectTarget:
                 "unset: the embedded store lives inside the API process, which backfills it "
                 "at start (BACKFILL_DAYS); backfilling it through the API is not available yet",
             )
-        return cls(settings, database=Store.connect(settings.mongo_uri, settings.mongo_db).db)
+        return cls(
+            settings,
+            database=Store.connect(settings.mongo_uri, settings.mongo_db).db,
+            redis_client=redis.Redis.from_url(settings.redis_url, socket_timeout=3),
+        )
 
     def plan(self) -> list[CoinBackfill]:
         """Return what a run would fetch now."""
@@ -100,6 +117,11 @@ class DirectTarget:
         """Run the backfill and record its report in the ingest log."""
         report = self.backfiller.run(progress)
         self.store.record_ingest(report.to_dict())
+        if report.stored and self.redis is not None:
+            try:
+                self.redis.publish(self.channel, str(time.time()))
+            except redis.RedisError as exc:
+                log.warning("could not tell the API about the backfill (%s); it sees it later", exc)
         return report
 
 

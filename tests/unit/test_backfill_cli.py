@@ -6,6 +6,7 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import fakeredis
 import mongomock
 import pytest
 from rich.console import Console
@@ -148,14 +149,18 @@ def test_the_progress_bar_counts_the_coins() -> None:
     assert code == 0 and "2/2" in text
 
 
-def test_direct_target_stores_and_logs_the_run_as_an_ingest() -> None:
+def test_direct_target_stores_logs_and_announces_the_run() -> None:
     db = mongomock.MongoClient().db
     fake = FakeTime()
+    server = fakeredis.FakeServer()
+    api_process = fakeredis.FakeRedis(server=server).pubsub()
+    api_process.subscribe("crypto.update.ingested")
     settings = Settings.from_env({"COINS": "bitcoin,ethereum", "BACKFILL_DAYS": "2"})
     charts = ScriptedCharts({"ethereum": UpstreamError("unknown_coin", "no such id")})
     target = DirectTarget(
         settings,
         database=db,
+        redis_client=fakeredis.FakeRedis(server=server),
         charts=charts,
         spacer=CallSpacer(30, clock=fake.clock, sleep=fake.sleep),
     )
@@ -164,6 +169,8 @@ def test_direct_target_stores_and_logs_the_run_as_an_ingest() -> None:
     [logged] = db["ingests"].find({}, {"_id": 0})
     assert logged["reason"] == "backfill" and logged["outcome"] == "partial"
     assert [item.spec.public for item in target.plan()] == ["ethereum"]
+    messages = [api_process.get_message(timeout=0) for _ in range(3)]
+    assert [m["type"] for m in messages if m] == ["subscribe", "message"]
 
 
 def test_direct_target_against_the_simulator_over_http() -> None:
