@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import redis
 from flask import Flask, current_app
 
+from api_server.backfill_job import BackfillJob
 from api_server.history import History
 from api_server.ingest import Ingestor
 from api_server.read_model import ReadModel, ReadModelListener
@@ -27,16 +28,19 @@ class AppState:
     read_model: ReadModel
     history: History
     ingestor: Ingestor
+    backfill: BackfillJob
     subscriber: Subscriber
     read_model_listener: ReadModelListener
 
     def start(self) -> None:
-        """Start the background threads: the read model's listener, then the subscriber."""
+        """Start the background threads: the read model's listener, the subscriber, the backfill."""
         self.read_model_listener.start()
         self.subscriber.start()
+        self.backfill.start()
 
     def stop(self) -> None:
         """Stop the background threads."""
+        self.backfill.stop()
         self.subscriber.stop()
         self.read_model_listener.stop()
 

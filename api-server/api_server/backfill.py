@@ -29,6 +29,7 @@ import redis
 from api_server.errors import StoreUnavailable, UpstreamError
 from api_server.market_chart import PER_COIN_KINDS, ChartPoint, MarketChart
 from api_server.pacing import CallSpacer
+from api_server.report import IngestReport
 from cryptostats.config import TrackedCoin
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,21 @@ class BackfillReport:
     def total_points(self) -> int:
         """Points stored over all coins."""
         return sum(self.points.values())
+
+    def as_ingest(self) -> IngestReport:
+        """Return the report as an ingest report (status, metrics), reason `backfill`."""
+        return IngestReport(
+            reason=self.reason,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            outcome=self.outcome,
+            stored=list(self.stored),
+            skipped={**self.skipped, **{coin: "pending" for coin in self.pending}},
+            upstream_calls=self.upstream_calls,
+            errors=list(self.errors),
+            source=self.source,
+            error_kind=self.error_kind,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON- and BSON-friendly dict (an ingest summary, and more)."""

@@ -116,7 +116,7 @@ class DirectTarget:
     def run(self, progress: BackfillProgress | None) -> BackfillReport:
         """Run the backfill and record its report in the ingest log."""
         report = self.backfiller.run(progress)
-        self.store.record_ingest(report.to_dict())
+        self.store.record_ingest(report)
         if report.stored and self.redis is not None:
             try:
                 self.redis.publish(self.channel, str(time.time()))

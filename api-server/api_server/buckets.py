@@ -33,6 +33,7 @@ import pymongo
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from api_server.errors import InvalidRequest, StoreUnavailable
+from api_server.retention import FINE_BUCKET_DAYS, REMOVE_STEP
 from api_server.store import from_bson_time, to_bson_time
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,14 @@ class Bucket:
     deviation: float | None
     deviation_at: datetime | None
     count: int
+
+
+class BucketReader(Protocol):
+    """Buckets or MemoryBuckets, as a history answer reads them."""
+
+    def query(
+        self, coin: str, interval: str, since: datetime, until: datetime | None = None
+    ) -> list[Bucket]: ...
 
 
 class BucketConflict(StoreUnavailable):
@@ -190,11 +199,26 @@ class Buckets:
         self.collections = {name: database[f"buckets_{name}"] for name in INTERVALS}
 
     def ensure_indexes(self) -> None:
-        """Create the (coin, start) index each query uses; idempotent."""
-        for collection in self.collections.values():
-            collection.create_index(
-                [("coin", pymongo.ASCENDING), ("start", pymongo.ASCENDING)], name="coin_start"
-            )
+        """Create the (coin, start) index each query uses, and the 5m pruning's; idempotent."""
+        with _store_errors():
+            for collection in self.collections.values():
+                collection.create_index(
+                    [("coin", pymongo.ASCENDING), ("start", pymongo.ASCENDING)], name="coin_start"
+                )
+            self.collections["5m"].create_index([("start", pymongo.ASCENDING)], name="start")
+
+    def prune(self, now: datetime, step: int = REMOVE_STEP) -> int:
+        """Drop at most `step` 5-minute buckets older than FINE_BUCKET_DAYS; return how many."""
+        cutoff = to_bson_time(now - timedelta(days=FINE_BUCKET_DAYS))
+        collection = self.collections["5m"]
+        with _store_errors():
+            ids = [
+                d["_id"]
+                for d in collection.find({"start": {"$lt": cutoff}}, {"_id": 1}).limit(step)
+            ]
+            if not ids:
+                return 0
+            return int(collection.delete_many({"_id": {"$in": ids}}).deleted_count)
 
     def add(self, record: BucketInput) -> None:
         """Aggregate one newly stored record into its three buckets."""
@@ -318,6 +342,10 @@ class MemoryBuckets:
             last = len(starts) if until is None else bisect.bisect_right(starts, until)
             last = min(last, first + MAX_POINTS + 1)
             return [by_start[start] for start in starts[first:last]]
+
+    def prune(self, now: datetime, step: int = REMOVE_STEP) -> int:
+        """Drop at most `step` 5-minute buckets older than FINE_BUCKET_DAYS; return how many."""
+        return self.remove_before("5m", now - timedelta(days=FINE_BUCKET_DAYS), step)
 
     def remove_before(self, interval: str, cutoff: datetime, step: int) -> int:
         """Drop at most `step` buckets of an interval starting before `cutoff`; return how many."""

@@ -225,7 +225,9 @@ class CoinGeckoClient:
     ) -> None:
         self.base_url = settings.coingecko_api_url
         self.budget = FetchBudget.for_interval(settings.update_interval_seconds)
-        self.session = identify(session or build_session(self.budget, clock=clock, sleep=sleep), settings)
+        self.session = identify(
+            session or build_session(self.budget, clock=clock, sleep=sleep), settings
+        )
         self.source = urlparse(self.base_url).netloc
 
     def fetch(self, coins: tuple[TrackedCoin, ...] | list[TrackedCoin]) -> FetchResult:
@@ -374,6 +376,7 @@ def parse_market_row(
         market_cap=market_cap,
         change_24h=change,
         source=source,
+        volume_24h=_volume(row),
     )
     label = CoinLabel(
         symbol=str(row.get("symbol") or "")[:20], name=str(row.get("name") or "")[:100]
@@ -389,6 +392,16 @@ def _number(row: dict[str, Any], key: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{key} is {number}, not a finite number")
     return number
+
+
+def _volume(row: dict[str, Any]) -> float | None:
+    """Return `total_volume`, None when upstream has none (null or absent), else a number >= 0."""
+    if row.get("total_volume") is None:
+        return None
+    volume = _number(row, "total_volume")
+    if volume < 0:
+        raise ValueError(f"total_volume must not be negative, got {volume}")
+    return volume
 
 
 def _timestamp(value: Any) -> datetime:

@@ -15,11 +15,11 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from flask import Response, request
 
-from api_server.buckets import Bucket, bucket_start, choose_interval
+from api_server.buckets import Bucket, BucketReader, bucket_start, choose_interval
 from api_server.conditional import IF_NONE_MATCH, etag_matches
 from api_server.errors import InvalidRequest
 from api_server.times import iso_time
@@ -31,14 +31,6 @@ CSV_MIMETYPE = "text/csv"
 
 FORMATS = ("json", "csv")
 """Values of the `format` query parameter."""
-
-
-class BucketReader(Protocol):
-    """Buckets or MemoryBuckets, as a history answer reads them."""
-
-    def query(
-        self, coin: str, interval: str, since: datetime, until: datetime | None = None
-    ) -> list[Bucket]: ...
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,9 @@ class CallSpacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> CallSpacer:
-        """Pace a backfill at its share of the plan's rate."""
-        return cls(calls_per_minute(settings) * TRIGGER_SHARE, clock=clock, sleep=sleep)
+        """Pace a backfill at BACKFILL_CALLS_PER_MINUTE, or else its share of the plan's rate."""
+        rate = settings.backfill_calls_per_minute or calls_per_minute(settings) * TRIGGER_SHARE
+        return cls(rate, clock=clock, sleep=sleep)
 
     def delay(self) -> float:
         """Return how long the next call must wait now (0 for the first one)."""

@@ -8,15 +8,22 @@ has passed, and a record without `expireAt` is kept.
   window (`left_window`: the snapshot rolls its newest 100 prices forward at each ingest, and
   what falls out is known there, O(1)). So the newest 100 trigger records are never removed,
   whatever their age.
-- MongoDB removes expired records itself through a TTL index on `expireAt` (`ttl_index`); the
-  embedded store removes them at ingest, at most `REMOVE_STEP` per call (`remove_expired_step`).
+- MongoDB removes expired records itself through a TTL index on `expireAt` (`ttl_index`,
+  created by `Store.ensure_indexes`). The embedded store lives and dies with its API process, so
+  `EmbeddedRetention` keeps an in-process index of its records' times (complete by construction)
+  and removes due records at ingest, at most `REMOVE_STEP` per step (mongomock scans a collection
+  on every query, so steps run only when something is due, at most once per `SWEEP_SECONDS`
+  unless a full step is due).
 - Buckets stay, except the 5-minute ones older than `FINE_BUCKET_DAYS`, which no answer reads
   (`5m` serves at most 3 days).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+import logging
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,13 +31,10 @@ from typing import Any
 import pymongo
 
 from api_server.deviation import DEVIATION_WINDOW
-from api_server.store import history_id, to_bson_time
+from api_server.store import EXPIRE_FIELD, history_id, to_bson_time
 
 DEFAULT_RETENTION_DAYS = 400
 """HISTORY_RETENTION_DAYS when unset; 0 keeps every record."""
-
-EXPIRE_FIELD = "expireAt"
-"""The date after which a raw record may be removed; absent: kept."""
 
 REMOVE_STEP = 500
 """Most records one removal step deletes, so an ingest never stalls on a large backlog."""
@@ -39,6 +43,11 @@ FINE_BUCKET_DAYS = 4
 """Days of 5-minute buckets kept (the 5m interval answers at most 3 days)."""
 
 TTL_INDEX_NAME = "expireAt_ttl"
+
+SWEEP_SECONDS = 3600
+"""Least time between two removal steps on the embedded store, unless REMOVE_STEP are due."""
+
+log = logging.getLogger(__name__)
 
 
 def expire_at(observed_at: datetime, retention_days: int) -> datetime | None:
@@ -160,3 +169,67 @@ def _remove_step(collection: Any, query: dict[str, Any], step: int) -> int:
     if not ids:
         return 0
     return int(collection.delete_many({"_id": {"$in": ids}}).deleted_count)
+
+
+class EmbeddedRetention:
+    """Removes the embedded store's raw records older than the retention, in bounded steps."""
+
+    def __init__(self, collection: Any, retention_days: int, *, step: int = REMOVE_STEP) -> None:
+        self.collection = collection
+        self.retention_days = retention_days
+        self.step_size = step
+        self._times: dict[str, list[tuple[datetime, bool]]] = {}
+        self._last_sweep: datetime | None = None
+        self._lock = threading.Lock()
+
+    def track(self, coin: str, observed_at: datetime, backfilled: bool) -> None:
+        """Note a newly stored record (O(log n))."""
+        if self.retention_days > 0:
+            with self._lock:
+                bisect.insort(self._times.setdefault(coin, []), (observed_at, backfilled))
+
+    def due(self, now: datetime) -> int:
+        """Return how many tracked records are older than the retention (kept ones included)."""
+        cutoff = (now - timedelta(days=self.retention_days),)
+        with self._lock:
+            return sum(bisect.bisect_left(times, cutoff) for times in self._times.values())
+
+    def step(self, now: datetime, window_oldest: Mapping[str, datetime]) -> int:
+        """Remove at most one step of due records; return how many were removed.
+
+        `window_oldest` maps each coin to the oldest record of its deviation window: trigger
+        records from then on are the newest 100 and are never removed.
+        """
+        if self.retention_days <= 0:
+            return 0
+        due = self.due(now)
+        recent = self._last_sweep is not None and now - self._last_sweep < timedelta(
+            seconds=SWEEP_SECONDS
+        )
+        if due == 0 or (recent and due < self.step_size):
+            return 0
+        self._last_sweep = now
+        cutoff = now - timedelta(days=self.retention_days)
+        with self._lock:
+            ids = self._plan(cutoff, window_oldest)
+        if ids:
+            self.collection.delete_many({"_id": {"$in": ids}})
+            log.info("retention removed %d records older than %s", len(ids), cutoff.isoformat())
+        return len(ids)
+
+    def _plan(self, cutoff: datetime, window_oldest: Mapping[str, datetime]) -> list[str]:
+        ids: list[str] = []
+        for coin, times in self._times.items():
+            protected = window_oldest.get(coin)
+            end = bisect.bisect_left(times, (cutoff,))
+            kept: list[tuple[datetime, bool]] = []
+            seen = 0
+            while seen < end and len(ids) < self.step_size:
+                moment, backfilled = times[seen]
+                seen += 1
+                if not backfilled and protected is not None and moment >= protected:
+                    kept.append((moment, backfilled))  # one of the newest 100 trigger records
+                else:
+                    ids.append(history_id(coin, moment))
+            times[:seen] = kept
+        return ids

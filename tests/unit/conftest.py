@@ -16,7 +16,7 @@ from api_server.app_state import AppState, state_of
 from api_server.report import IngestReport
 from api_server.store import Store
 from cryptostats.config import Settings
-from tests.unit.fakes import FakeClaim, ScriptedSource
+from tests.unit.fakes import FakeClaim, ScriptedCharts, ScriptedSource
 
 REDIS_CLAIM = "redis"
 """Pass as `claim` to make_harness for the real claim in (fake) Redis."""
@@ -59,6 +59,7 @@ def make_harness(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harne
         claim: FakeClaim | str | None = None,
         store: Store | None = None,
         poll_seconds: float = 0,
+        charts: ScriptedCharts | None = None,
     ) -> Harness:
         settings = Settings.from_env({"INGEST_CLAIM_SECONDS": "5", **(env or {})})
         store = store or Store(database, embedded=True)
@@ -72,6 +73,7 @@ def make_harness(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harne
             source=source,
             claim=None if claim == REDIS_CLAIM else fake_claim,
             poll_seconds=poll_seconds,
+            charts=charts or ScriptedCharts(),
         )
         return Harness(app, app.test_client(), source, store, client, settings, fake_claim)
 

@@ -17,16 +17,18 @@ from api_server.backfill import (
     Backfiller,
     BackfillRecord,
     CoinBackfill,
-    claim_key,
     granularity,
     plan_backfill,
 )
 from api_server.backfill_store import MongoHistory
+from api_server.redis_keys import backfill_claim_key as claim_key
 from api_server.buckets import Buckets
 from api_server.errors import StoreUnavailable, UpstreamError
 from api_server.market_chart import ChartPoint, MarketChart
 from api_server.pacing import CallSpacer
-from api_server.store import Observation, Store
+from api_server.domain import Observation
+from api_server.store import Store
+from tests.unit.fakes import ScriptedCharts
 from cryptostats.config import TrackedCoin, parse_coins
 
 NOW = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
@@ -44,34 +46,6 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
-
-
-class ScriptedCharts:
-    """CoinGecko's automatic granularity over `days`, ending now; failures by upstream id."""
-
-    source = "charts.test"
-
-    def __init__(self, failures: dict[str, UpstreamError] | None = None) -> None:
-        self.failures = failures or {}
-        self.calls: list[tuple[str, int]] = []
-        self.dropped: Counter[str] = Counter()
-
-    def fetch(self, upstream_id: str, days: int) -> MarketChart:
-        self.calls.append((upstream_id, days))
-        if upstream_id in self.failures:
-            raise self.failures.pop(upstream_id)
-        step = granularity(days)
-        start = NOW - timedelta(days=days)
-        first = start + (datetime.min.replace(tzinfo=UTC) - start) % step
-        times = []
-        moment = first
-        while moment < NOW:
-            times.append(moment)
-            moment += step
-        times.append(NOW)
-        base = 100.0 + len(upstream_id)
-        points = [ChartPoint(t, base + i, 1e9 + i, 5e7 + i) for i, t in enumerate(times)]
-        return MarketChart(upstream_id, days, points, Counter(self.dropped))
 
 
 class Crashing(MongoHistory):
