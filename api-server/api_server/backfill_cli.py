@@ -42,11 +42,11 @@ from api_server.backfill_store import MongoHistory
 from api_server.buckets import Buckets
 from api_server.market_chart import MarketChartClient
 from api_server.pacing import CallSpacer
+from api_server.redis_keys import ingested_channel
 from api_server.store import Store
 from cryptostats.config import Settings
 from cryptostats.errors import ConfigError
 from cryptostats.logs import configure_logging
-from api_server.redis_keys import ingested_channel
 from cryptostats.startup import EXIT_CONFIG, load_settings_or_exit
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from api_server.backfill import granularity
 from api_server.claim import Lease
 from api_server.coingecko import FetchResult
-from api_server.backfill import granularity
 from api_server.domain import CoinLabel, Observation
 from api_server.errors import UpstreamError
 from api_server.market_chart import ChartPoint, MarketChart
@@ -22,7 +22,7 @@ BACKFILL_NOW = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
 def observation(
     coin: str, price: float, *, at: datetime | None = None, seq: int = 0, source: str = "x"
 ) -> Observation:
-    """Build a valid observation of a coin (market cap 1000 x price, volume 50 x, 24h change 1.5)."""
+    """Build a valid observation of a coin (cap 1000 x price, volume 50 x, 24h change 1.5)."""
     return Observation(
         coin=coin,
         observed_at=at or T0 + timedelta(minutes=seq),

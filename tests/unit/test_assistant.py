@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,9 +17,9 @@ from api_server.assistant import (
     usd,
     usd_big,
 )
-from api_server.domain import CoinLabel, Observation, Snapshot
 from api_server.backfill import BackfillRecord
 from api_server.buckets import merge
+from api_server.domain import CoinLabel, Observation, Snapshot
 from api_server.history import trend_of
 
 COINS = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,15 +20,15 @@ from api_server.backfill import (
     plan_backfill,
 )
 from api_server.backfill_store import MongoHistory
-from api_server.redis_keys import backfill_claim_key as claim_key
 from api_server.buckets import Buckets
-from api_server.errors import StoreUnavailable, UpstreamError
-from api_server.market_chart import ChartPoint, MarketChart
-from api_server.pacing import CallSpacer
 from api_server.domain import Observation
+from api_server.errors import StoreUnavailable, UpstreamError
+from api_server.market_chart import MarketChart
+from api_server.pacing import CallSpacer
+from api_server.redis_keys import backfill_claim_key as claim_key
 from api_server.store import Store
-from tests.unit.fakes import ScriptedCharts
 from cryptostats.config import TrackedCoin, parse_coins
+from tests.unit.fakes import ScriptedCharts
 
 NOW = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
 COINS = parse_coins("bitcoin,ethereum,pol=polygon-ecosystem-token")

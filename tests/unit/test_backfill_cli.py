@@ -17,7 +17,7 @@ from api_server.buckets import Buckets, choose_interval
 from api_server.errors import UpstreamError
 from api_server.history_view import history_window, render_json
 from api_server.pacing import CallSpacer
-from cryptostats.config import TrackedCoin, Settings
+from cryptostats.config import Settings, TrackedCoin
 from cryptostats_dev.simulator import SimulatorServer
 from tests.unit.test_backfill import NOW, FakeTime, ScriptedCharts
 

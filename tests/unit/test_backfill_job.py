@@ -10,9 +10,9 @@ import mongomock
 import pytest
 
 from api_server.backfill import BackfillClaim, BackfillReport
-from api_server.redis_keys import backfill_claim_key as claim_key
 from api_server.backfill_job import BackfillJob
 from api_server.market_chart import MarketChart
+from api_server.redis_keys import backfill_claim_key as claim_key
 from api_server.store import Store
 from tests.unit.test_backfill import ScriptedCharts, backfiller
 

@@ -5,11 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api_server.domain import Observation
 from api_server.backfill import BackfillRecord
 from api_server.market import sort_coins
 from tests.unit.conftest import Harness
-from tests.unit.fakes import T0, ScriptedSource
+from tests.unit.fakes import ScriptedSource
 
 PRICES = {"bitcoin": 60000.0, "ethereum": 3000.0, "matic-network": 0.5}
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import mongomock
 import pymongo
 
+from api_server.deviation import roll_window
 from api_server.retention import (
     DEFAULT_RETENTION_DAYS,
     EXPIRE_FIELD,
@@ -19,7 +20,6 @@ from api_server.retention import (
     remove_fine_buckets_step,
     ttl_index,
 )
-from api_server.deviation import roll_window
 from api_server.store import history_id
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
