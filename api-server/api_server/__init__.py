@@ -108,12 +108,10 @@ def create_app(
             raise RequestURITooLarge()
 
     api = create_api(app)
-    for blueprint in (
-        *(contract.bp, market.bp, status.bp, ask.bp, observability.bp, readiness.bp),
-        admin.bp,
-    ):
+    for blueprint in (contract.bp, market.bp, status.bp, ask.bp, observability.bp, readiness.bp):
         api.register_blueprint(blueprint)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(admin.bp)
     register_error_handlers(app)
     return app
 

@@ -15,22 +15,19 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from flask import Response, request
-from flask_smorest import Blueprint
+from flask import Blueprint, Response, request
 
 from api_server.app_state import app_state
 from api_server.backfill import Backfiller, BackfillReport, CoinBackfill
-from api_server.docs import REQUEST_ID_PARAM, header_refs, query_param
 from api_server.errors import ApiError, InvalidRequest
-from api_server.schemas import ErrorSchema
 from cryptostats.config import parse_coins
 from cryptostats.errors import ConfigError
 
-bp = Blueprint("admin", __name__, description="Operator actions (loopback only)")
+bp = Blueprint("admin", __name__)
+"""Not in the OpenAPI document: an operator's tool, reachable from the API's own host only."""
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
-ERROR_HEADERS = header_refs("X-Request-ID")
 
 
 class Forbidden(ApiError):
@@ -62,21 +59,6 @@ class LineProgress:
 
 
 @bp.route("/api/admin/backfill", methods=["POST"])
-@bp.doc(
-    parameters=[
-        query_param(
-            "days", {"type": "integer", "minimum": 1, "maximum": 365}, "Default BACKFILL_DAYS."
-        ),
-        query_param("coins", {"type": "string"}, "Tracked coins to backfill, comma-separated."),
-        REQUEST_ID_PARAM,
-    ]
-)
-@bp.alt_response(
-    200, description="NDJSON progress lines, then the report", headers=ERROR_HEADERS, success=True
-)
-@bp.alt_response(400, schema=ErrorSchema, description="bad days or coins", headers=ERROR_HEADERS)
-@bp.alt_response(403, schema=ErrorSchema, description="not from loopback", headers=ERROR_HEADERS)
-@bp.alt_response(409, schema=ErrorSchema, description="a backfill runs", headers=ERROR_HEADERS)
 def backfill() -> Response:
     """Backfill the tracked coins now, streaming progress (loopback only)."""
     if request.remote_addr not in LOOPBACK or any(h in request.headers for h in PROXY_HEADERS):

@@ -7,7 +7,11 @@ import mongomock
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    positive_data_acceptance,
+)
 
 from api_server import create_app
 from api_server.app_state import state_of
@@ -43,6 +47,13 @@ def test_every_operation_conforms_to_the_document(case: schemathesis.Case) -> No
     # /ready documents 503 as its answer while a check fails (here: no data for matic-network,
     # no subscriber thread); every other operation must never answer 5xx.
     excluded = [not_a_server_error] if case.path == "/ready" else []
+    if case.path == "/api/history":
+        # `interval` allows at most 1,000 buckets over `days` (5m: days <= 3): a dependency
+        # between parameters that OpenAPI cannot state; the 400 names the largest days.
+        excluded.append(positive_data_acceptance)
+        # format=csv answers text/csv (documented on `format`); flask-smorest documents one
+        # content type per status, so the check of it is left out here.
+        excluded.append(content_type_conformance)
     case.call_and_validate(excluded_checks=excluded)
 
 
