@@ -18,6 +18,9 @@ from api_server.domain import CoinLabel, Observation
 MAX_ANNOUNCEMENT_BYTES = 4 * 1024 * 1024
 """Largest announcement parsed (1,000 coins take about 150 KB); larger ones are ignored."""
 
+MAX_OBSERVATIONS = 1000
+"""Most observations one announcement may carry (one per tracked coin at most)."""
+
 
 class InvalidAnnouncement(ValueError):
     """A message on the ingested channel that is not an announcement."""
@@ -58,6 +61,8 @@ def parse_announcement(raw: bytes | str) -> Announcement:
     rows = payload.get("observations")
     if rows is None:
         return Announcement(payload["origin"])
+    if not isinstance(rows, list) or len(rows) > MAX_OBSERVATIONS:
+        raise InvalidAnnouncement(f"observations must be a list of at most {MAX_OBSERVATIONS}")
     try:
         observations = [_observation(row) for row in rows]
         labels = {
@@ -72,8 +77,11 @@ def parse_announcement(raw: bytes | str) -> Announcement:
 def _observation(row: list[Any]) -> Observation:
     coin, at, price, market_cap, change, source = row
     numbers = [float(price), float(market_cap), float(change)]
+    # The same rules as an upstream row (coingecko.parse_market_row): Redis is no more trusted.
     if not all(math.isfinite(n) for n in numbers) or not isinstance(coin, str):
         raise ValueError("not an observation")
+    if numbers[0] <= 0 or numbers[1] < 0:
+        raise ValueError("price must be positive and market cap not negative")
     moment = datetime.fromisoformat(str(at))
     return Observation(
         coin=coin,
