@@ -19,6 +19,7 @@ from api_server.latest import LatestView
 from api_server.metrics import Metrics
 from api_server.observability import install_observability
 from api_server.readiness import bp as readiness_bp
+from api_server.request_guard import RequestGuard
 from api_server.routes import bp
 from api_server.services import EXTENSION, Services
 from api_server.store import Store
@@ -89,6 +90,7 @@ def create_app(
         api.register_blueprint(blueprint)
     app.register_blueprint(dashboard_bp)
     register_error_handlers(app)
+    app.wsgi_app = RequestGuard(app.wsgi_app, max_body_bytes=MAX_BODY_BYTES)  # type: ignore[method-assign]
     return app
 
 
