@@ -50,6 +50,7 @@ def create_app(
     """Build the app; collaborators default to real clients made from settings."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)  # the dashboard blueprint serves static/
+    app.url_map.merge_slashes = False  # "//" is a JSON 404, not a redirect built from Host
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
