@@ -68,7 +68,7 @@ class Metrics:
         self.age = DataAgeCollector(view, coins)
         self.requests = Counter(
             "cryptostats_http_requests",
-            "HTTP requests answered, by endpoint (route), method and status",
+            "HTTP requests answered, by endpoint (route), method (routed ones, else other) and status",
             ["endpoint", "method", "status"],
             registry=self.registry,
         )
