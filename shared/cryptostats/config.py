@@ -52,6 +52,7 @@ class Settings:
     api_workers: int = 2
     api_threads: int = 4
     ingest_claim_seconds: float = 5.0
+    request_read_timeout_seconds: float = 15.0
     log_level: str = "INFO"
 
     @classmethod
@@ -85,6 +86,9 @@ class Settings:
             api_threads=_int("API_THREADS", get("API_THREADS", "4"), 1, 256),
             ingest_claim_seconds=_float(
                 "INGEST_CLAIM_SECONDS", get("INGEST_CLAIM_SECONDS", "5"), 0.1, 3600
+            ),
+            request_read_timeout_seconds=_float(
+                "REQUEST_READ_TIMEOUT_SECONDS", get("REQUEST_READ_TIMEOUT_SECONDS", "15"), 0.1, 300
             ),
             log_level=_choice(
                 "LOG_LEVEL", get("LOG_LEVEL", "INFO").upper(), ("DEBUG", "INFO", "WARNING", "ERROR")
