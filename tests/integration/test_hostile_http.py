@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
 from cryptostats_dev.lab import Api, lab_for
 from cryptostats_dev.procs import RedisServer, wait_until
+from tests.integration.test_dashboard import Watched, browser  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -286,3 +288,24 @@ def test_every_answer_has_the_security_headers_and_no_server_banner(api: Api, ra
     for name, value in SECURITY_HEADERS.items():
         assert answer.headers[name] == value
     assert answer.headers["permissions-policy"].startswith("accelerometer=()")
+
+
+def test_swagger_ui_renders_under_its_csp_in_chromium(api: Api, browser: Browser) -> None:  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        watched = Watched(page)
+        errors_from: list[str] = []
+        page.on("console", lambda m: m.type == "error" and errors_from.append(m.location["url"]))
+        response = page.goto(f"{api.url}/docs")
+        assert response is not None and "sha256-" in response.headers["content-security-policy"]
+        page.locator(".swagger-ui .info .title", has_text="cryptostats").wait_for()
+        page.locator(".opblock-summary-path", has_text="/api/stats").first.click()
+        page.get_by_role("button", name="Try it out").first.click()
+        page.locator(".opblock-body input, .opblock-body select").first.wait_for()
+        assert watched.csp_violations() == []
+        assert watched.page_errors == []
+        # The only failed load is the browser's own /favicon.ico (the API has none).
+        assert set(errors_from) <= {f"{api.url}/favicon.ico"}
+    finally:
+        context.close()
