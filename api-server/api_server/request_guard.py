@@ -25,6 +25,9 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 DATE_HEADERS = ("HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE")
 """WSGI environ keys of the request headers that carry only an HTTP date."""
 
+CONTENT_LENGTH = "CONTENT_LENGTH"
+"""WSGI environ key of the Content-Length header (absent for a chunked body)."""
+
 IF_RANGE = "HTTP_IF_RANGE"
 """If-Range holds an entity tag (quoted, maybe W/) or a date."""
 
@@ -128,7 +131,7 @@ class RequestGuard:
         stream = environ.get("wsgi.input")
         if stream is not None:
             # A body of known length is bounded by it (and by Flask's MAX_CONTENT_LENGTH).
-            unsized = not environ.get("CONTENT_LENGTH")
+            unsized = not environ.get(CONTENT_LENGTH)
             limit = self.max_body_bytes if unsized else None
             environ["wsgi.input"] = io.BufferedReader(GuardedBody(stream, max_bytes=limit))
         return self.app(environ, start_response)
