@@ -28,6 +28,9 @@ DATE_HEADERS = ("HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE")
 CONTENT_LENGTH = "CONTENT_LENGTH"
 """WSGI environ key of the Content-Length header (absent for a chunked body)."""
 
+TRANSFER_ENCODING = "HTTP_TRANSFER_ENCODING"
+"""WSGI environ key of the Transfer-Encoding header (a chunked body)."""
+
 IF_RANGE = "HTTP_IF_RANGE"
 """If-Range holds an entity tag (quoted, maybe W/) or a date."""
 
@@ -129,9 +132,9 @@ class RequestGuard:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         drop_unusable_dates(environ)
         stream = environ.get("wsgi.input")
-        if stream is not None:
+        sized = bool(environ.get(CONTENT_LENGTH))
+        if stream is not None and (sized or TRANSFER_ENCODING in environ):
             # A body of known length is bounded by it (and by Flask's MAX_CONTENT_LENGTH).
-            unsized = not environ.get(CONTENT_LENGTH)
-            limit = self.max_body_bytes if unsized else None
+            limit = None if sized else self.max_body_bytes
             environ["wsgi.input"] = io.BufferedReader(GuardedBody(stream, max_bytes=limit))
         return self.app(environ, start_response)
