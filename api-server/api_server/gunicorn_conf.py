@@ -52,7 +52,7 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 # gunicorn's largest bound (8 KiB): a longer request line gets a JSON 414 from the worker as soon
-# as 8 KiB have arrived. Unbounded (0), a 14 MB line took 18 s and 100 MB to parse. Query
+# as 8 KiB have arrived. Unbounded (0), a 14 MB line took 18-56 s and up to 100 MB. Query
 # strings over 4 KiB still reach the app, which answers them with its own JSON 414.
 limit_request_line = 8190
 loglevel = _settings.log_level.lower()

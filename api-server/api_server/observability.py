@@ -46,13 +46,13 @@ def request_id_from(value: str | None) -> str:
 def install_observability(app: Flask, metrics: Metrics) -> None:
     """Give every request an id, a log context, an access log line and its metrics."""
     app.extensions[EXTENSION] = metrics
-    routed: set[str] = set()
+    routed: frozenset[str] | None = None  # known once every route is registered
 
     def method_label(method: str) -> str:
         # Label values come from a closed set, or any client could create series at will.
-        if not routed:
-            for rule in app.url_map.iter_rules():
-                routed.update(rule.methods or ())
+        nonlocal routed
+        if routed is None:
+            routed = frozenset(m for rule in app.url_map.iter_rules() for m in rule.methods or ())
         return method if method in routed else OTHER_METHOD
 
     @app.before_request

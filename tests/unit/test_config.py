@@ -71,6 +71,8 @@ def test_empty_values_mean_default() -> None:
         ("MONGO_DB", "a/b"),
         ("REDIS_CHANNEL", "two words"),
         ("LOG_LEVEL", "LOUD"),
+        ("REQUEST_READ_TIMEOUT_SECONDS", "0"),
+        ("REQUEST_READ_TIMEOUT_SECONDS", "forever"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:
@@ -100,3 +102,9 @@ def test_processes_exit_2_with_one_line_on_bad_config(module: str) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "UPDATE_INTERVAL_SECONDS" in lines[0] and "whole number" in lines[0]
+
+
+def test_request_read_timeout_is_15_s_unless_set() -> None:
+    assert Settings.from_env({}).request_read_timeout_seconds == 15.0
+    lowered = Settings.from_env({"REQUEST_READ_TIMEOUT_SECONDS": "1.5"})
+    assert lowered.request_read_timeout_seconds == 1.5
