@@ -68,6 +68,8 @@ def test_empty_values_mean_default() -> None:
         ("MONGO_DB", "a/b"),
         ("REDIS_CHANNEL", "two words"),
         ("LOG_LEVEL", "LOUD"),
+        ("REQUEST_READ_TIMEOUT_SECONDS", "0"),
+        ("REQUEST_READ_TIMEOUT_SECONDS", "forever"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:
@@ -85,3 +87,9 @@ def test_redis_url_with_password_is_not_echoed() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"REDIS_URL": "http://user:hunter2@host"})
     assert "hunter2" not in str(caught.value)
+
+
+def test_request_read_timeout_is_15_s_unless_set() -> None:
+    assert Settings.from_env({}).request_read_timeout_seconds == 15.0
+    lowered = Settings.from_env({"REQUEST_READ_TIMEOUT_SECONDS": "1.5"})
+    assert lowered.request_read_timeout_seconds == 1.5
