@@ -35,6 +35,7 @@ from api_server.observability import install_observability
 from api_server.pacing import CallSpacer
 from api_server.read_model import ReadModel, ReadModelListener
 from api_server.redis_keys import backfill_claim_key
+from api_server.request_guard import RequestGuard
 from api_server.store import Store
 from api_server.subscriber import Subscriber
 from cryptostats.config import Settings
@@ -72,6 +73,7 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)  # the dashboard blueprint serves static/
+    app.url_map.merge_slashes = False  # "//" is a JSON 404, not a redirect built from Host
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -113,6 +115,7 @@ def create_app(
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(admin.bp)
     register_error_handlers(app)
+    app.wsgi_app = RequestGuard(app.wsgi_app, max_body_bytes=MAX_BODY_BYTES)  # type: ignore[method-assign]
     return app
 
 

@@ -20,6 +20,9 @@ from api_server.domain import CoinLabel, Observation
 MAX_ANNOUNCEMENT_BYTES = 4 * 1024 * 1024
 """Largest announcement parsed (1,000 coins take about 150 KB); larger ones are ignored."""
 
+MAX_OBSERVATIONS = 1000
+"""Most observations one announcement may carry (one per tracked coin at most)."""
+
 
 class InvalidAnnouncement(ValueError):
     """A message on the ingested channel that is not an announcement."""
@@ -70,6 +73,11 @@ def parse_announcement(raw: bytes | str) -> Announcement:
     backfill_rows = payload.get("backfill")
     if rows is None and backfill_rows is None:
         return Announcement(payload["origin"])
+    rows = [] if rows is None else rows
+    backfill_rows = [] if backfill_rows is None else backfill_rows
+    for listed in (rows, backfill_rows):
+        if not isinstance(listed, list) or len(listed) > MAX_OBSERVATIONS:
+            raise InvalidAnnouncement(f"records must be a list of at most {MAX_OBSERVATIONS}")
     try:
         observations = [_observation(row) for row in rows or []]
         backfill = [_backfill_record(row) for row in backfill_rows or []]
@@ -86,8 +94,11 @@ def _observation(row: list[Any]) -> Observation:
     coin, at, price, market_cap, change, source, *extra = row
     numbers = [float(price), float(market_cap), float(change)]
     volume, deviation = (_optional(value) for value in (extra + [None, None])[:2])
+    # The same rules as an upstream row (coingecko.parse_market_row): Redis is no more trusted.
     if not all(math.isfinite(n) for n in numbers) or not isinstance(coin, str):
         raise ValueError("not an observation")
+    if numbers[0] <= 0 or numbers[1] < 0 or (volume is not None and volume < 0):
+        raise ValueError("price must be positive, market cap and volume not negative")
     return Observation(
         coin=coin,
         observed_at=_moment(at),
@@ -105,6 +116,8 @@ def _backfill_record(row: list[Any]) -> BackfillRecord:
     numbers = [float(price), float(market_cap), float(volume)]
     if not all(math.isfinite(n) for n in numbers) or not isinstance(coin, str):
         raise ValueError("not a backfilled record")
+    if numbers[0] <= 0 or numbers[1] < 0 or numbers[2] < 0:
+        raise ValueError("price must be positive, market cap and volume not negative")
     return BackfillRecord(coin, _moment(at), numbers[0], numbers[1], numbers[2], str(source))
 
 

@@ -10,10 +10,11 @@ import time
 from datetime import datetime
 
 from flask import Response, request
-from werkzeug.http import http_date, parse_date
+from werkzeug.http import http_date
 
 from api_server.app_state import app_state
 from api_server.read_model import entity_tag
+from api_server.request_guard import parse_http_date
 
 IF_NONE_MATCH = "HTTP_IF_NONE_MATCH"
 IF_MODIFIED_SINCE = "HTTP_IF_MODIFIED_SINCE"
@@ -68,7 +69,7 @@ def not_modified(etag: str, last_modified_ts: int) -> bool:
     if_modified_since = environ.get(IF_MODIFIED_SINCE)
     if if_modified_since is None:
         return False
-    since = parse_date(if_modified_since)
+    since = parse_http_date(if_modified_since)  # garbage or out of range: ignored
     return since is not None and last_modified_ts <= since.timestamp()
 
 

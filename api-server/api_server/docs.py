@@ -7,10 +7,13 @@ handlers.py renders every error as {"error": ...}.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from typing import Any
 
 import flask_smorest
-from flask import Blueprint, Flask, Response, send_from_directory
+from flask import Blueprint, Flask, Response, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 from api_server.app_state import state_of
@@ -33,6 +36,41 @@ client sent, when it is 1-128 characters of letters, digits, `.`, `_` or `-`, el
 Read endpoints send `ETag`, `Last-Modified` and `Cache-Control: max-age=<seconds until the next
 expected update>`, and answer `If-None-Match` / `If-Modified-Since` with 304.
 """
+
+
+DOCS_CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self' {inline_scripts}",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+"""Swagger UI's CSP: its own files, plus its inline start-up script by hash (no 'unsafe-inline')."""
+
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def docs_content_security_policy(page: str) -> str:
+    """Return the CSP for a Swagger UI page, allowing exactly its inline scripts."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in INLINE_SCRIPT.findall(page)
+    )
+    return DOCS_CONTENT_SECURITY_POLICY.format(inline_scripts=hashes).replace("  ", " ")
+
+
+def add_docs_content_security_policy(response: Response) -> Response:
+    """Give /docs its CSP (every other response gets the app's, see dashboard.py)."""
+    if request.path == DOCS_PATH and response.mimetype == "text/html":
+        page = response.get_data(as_text=True)
+        response.headers["Content-Security-Policy"] = docs_content_security_policy(page)
+    return response
 
 
 class DocumentedApi(flask_smorest.Api):  # type: ignore[misc]
@@ -62,6 +100,7 @@ def create_api(app: Flask) -> DocumentedApi:
         api.spec.components.header(name, header)
     register_parameters(api, state_of(app).settings.coin_names)
     app.register_blueprint(_assets_blueprint())
+    app.after_request(add_docs_content_security_policy)
     return api
 
 

@@ -8,6 +8,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
 from api_server.errors import ApiError, StoreUnavailable
+from api_server.request_guard import BodyTimeout, MalformedBody
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def _message(exc: HTTPException) -> str:
+    if isinstance(exc, MalformedBody | BodyTimeout):
+        return str(exc.description)
     names = {
         404: "not found",
         405: "method not allowed",

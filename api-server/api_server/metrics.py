@@ -68,7 +68,8 @@ class Metrics:
         self.age = DataAgeCollector(view, coins)
         self.requests = Counter(
             "cryptostats_http_requests",
-            "HTTP requests answered, by endpoint (route), method and status",
+            "HTTP requests answered, by endpoint (route), method (a routed one, else other) "
+            "and status",
             ["endpoint", "method", "status"],
             registry=self.registry,
         )

@@ -30,6 +30,9 @@ VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}\Z")
 
 EXTENSION = "cryptostats.metrics"
 
+OTHER_METHOD = "other"
+"""The method label of a request whose method no route of the app accepts."""
+
 bp = Blueprint("metrics", __name__, description="Prometheus metrics")
 
 
@@ -43,6 +46,14 @@ def request_id_from(value: str | None) -> str:
 def install_observability(app: Flask, metrics: Metrics) -> None:
     """Give every request an id, a log context, an access log line and its metrics."""
     app.extensions[EXTENSION] = metrics
+    routed: frozenset[str] | None = None  # known once every route is registered
+
+    def method_label(method: str) -> str:
+        # Label values come from a closed set, or any client could create series at will.
+        nonlocal routed
+        if routed is None:
+            routed = frozenset(m for rule in app.url_map.iter_rules() for m in rule.methods or ())
+        return method if method in routed else OTHER_METHOD
 
     @app.before_request
     def start_request() -> None:
@@ -58,7 +69,7 @@ def install_observability(app: Flask, metrics: Metrics) -> None:
         rule = request.url_rule
         metrics.observe_request(
             rule.rule if rule is not None else UNMATCHED,
-            request.method,
+            method_label(request.method),
             response.status_code,
             seconds,
         )
@@ -99,7 +110,8 @@ def install_observability(app: Flask, metrics: Metrics) -> None:
 def metrics_text() -> Response:
     """Return the Prometheus metrics of every API process.
 
-    cryptostats_http_requests_total{endpoint,method,status},
+    cryptostats_http_requests_total{endpoint,method,status} (method: one the app routes, else
+    `other`),
     cryptostats_http_request_duration_seconds{endpoint,status} (histogram),
     cryptostats_ingests_total{outcome}, cryptostats_upstream_calls_total,
     cryptostats_upstream_errors_total{kind}, cryptostats_data_age_seconds{coin}.

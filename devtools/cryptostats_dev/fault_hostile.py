@@ -55,7 +55,16 @@ HOSTILE_REQUESTS = [
     BadRequest("header 9 KB", b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n"),
     BadRequest("bad Content-Length", b"GET /health HTTP/1.1\r\nContent-Length: x\r\n\r\n"),
     BadRequest("body too large", b"POST /health HTTP/1.1\r\nContent-Length: 9000\r\n\r\n"),
-]
+    BadRequest("request line 9 KB (gunicorn's limit)", _get(b"/api/stats?coin=" + b"a" * 9000)),
+    BadRequest("query string 5 KB (the app's limit)", _get(b"/api/stats?coin=" + b"a" * 5000)),
+    BadRequest("// in the path, Host: evil.example",
+               b"GET /api//stats?coin=bitcoin HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
+    BadRequest("malformed chunked body", b"POST /api/ask HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:"
+               b" chunked\r\nConnection: close\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n"),
+    BadRequest("chunked body over 4 KiB", b"POST /api/ask HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:"
+               b" chunked\r\nConnection: close\r\n\r\n1400\r\n{\"query\": \"bitcoin\"}"
+               + b" " * 5100 + b"\r\n0\r\n\r\n"),
+]  # fmt: skip
 """Requests that must each get a JSON 4xx from the served API: never a 5xx, never HTML."""
 
 

@@ -52,6 +52,7 @@ class Settings:
     api_workers: int = 2
     api_threads: int = 4
     ingest_claim_seconds: float = 5.0
+    request_read_timeout_seconds: float = 15.0
     log_level: str = "INFO"
     backfill_days: int = 30
     backfill_calls_per_minute: float = 0.0
@@ -96,6 +97,9 @@ class Settings:
                 get("INGEST_CLAIM_SECONDS", cls.ingest_claim_seconds),
                 0.1,
                 3600,
+            ),
+            request_read_timeout_seconds=_float(
+                "REQUEST_READ_TIMEOUT_SECONDS", get("REQUEST_READ_TIMEOUT_SECONDS", "15"), 0.1, 300
             ),
             log_level=_choice(
                 "LOG_LEVEL",

@@ -3,14 +3,19 @@
 Every line has `time`, `level`, `logger`, `pid` and `message`, then the fields of the current
 log context (the API puts the request id there for the length of a request) and any `extra`
 fields of the call. Registered secrets (the CoinGecko key) are replaced by `[redacted]` in the
-finished line, whatever part of it they slipped into.
+finished line, whatever part of it they slipped into. Other non-ASCII text stays readable, but
+every control or separator character (C0/C1 controls, U+2028/2029, bidi overrides, zero-width
+and non-ASCII spaces) is written as a `\\uXXXX` escape, so a value from a request cannot break
+or disguise a line.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -33,6 +38,27 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
     "asctime",
     "taskName",
 }
+
+
+_NOT_PLAIN_ASCII = re.compile(r"[^\x20-\x7e]")
+"""Candidates for escaping: everything but printable ASCII (json.dumps escaped C0 already)."""
+
+
+def _escape_unsafe(match: re.Match[str]) -> str:
+    char = match.group()
+    # C*: controls (C0, DEL, C1), format (bidi overrides, zero-width), surrogates, private use,
+    # unassigned. Z*: line and paragraph separators and every space but the ASCII one.
+    if unicodedata.category(char)[0] not in "CZ":
+        return char
+    units = char.encode("utf-16-be", "surrogatepass")  # a pair of units beyond U+FFFF
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+
+def escape_unsafe(line: str) -> str:
+    """Escape, as JSON \\u sequences, every control and separator character in a JSON line."""
+    if line.isascii() and "\x7f" not in line:
+        return line
+    return _NOT_PLAIN_ASCII.sub(_escape_unsafe, line)
 
 
 def redact_secret(value: str) -> None:
@@ -74,7 +100,8 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+        line = json.dumps(entry, default=str, ensure_ascii=False)
+        return escape_unsafe(redact(line))
 
 
 def configure_logging(level: str = "INFO", *, secrets: Iterable[str] = ()) -> None:

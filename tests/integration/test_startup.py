@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from cryptostats.messages import Heartbeat, heartbeat_key
-from cryptostats_dev.procs import RedisServer, merged_env
+from cryptostats_dev.brokers import RedisServer
+from cryptostats_dev.procs import merged_env
 from worker_server.worker import TriggerWorker
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cryptostats_dev.lab import Api, Lab, Simulator
+from cryptostats_dev.lab import Api, Lab, SimulatorProcess
 from cryptostats_dev.procs import wait_until
 
 pytestmark = pytest.mark.integration
@@ -18,7 +18,7 @@ CLAIM_SECONDS = "2"
 """A claim window long enough that a crash lands inside it."""
 
 
-def newest_bitcoin_price(sim: Simulator) -> float:
+def newest_bitcoin_price(sim: SimulatorProcess) -> float:
     served = [e for e in sim.markets() if e["status"] == 200]
     return float(served[-1]["coins"]["bitcoin"]["current_price"])
 

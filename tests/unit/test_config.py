@@ -68,6 +68,8 @@ def test_empty_values_mean_default() -> None:
         ("MONGO_DB", "a/b"),
         ("REDIS_CHANNEL", "two words"),
         ("LOG_LEVEL", "LOUD"),
+        ("REQUEST_READ_TIMEOUT_SECONDS", "0"),
+        ("REQUEST_READ_TIMEOUT_SECONDS", "forever"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:
@@ -97,3 +99,9 @@ def test_bad_backfill_days_name_the_variable(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"BACKFILL_DAYS": value})
     assert caught.value.variable == "BACKFILL_DAYS"
+
+
+def test_request_read_timeout_is_15_s_unless_set() -> None:
+    assert Settings.from_env({}).request_read_timeout_seconds == 15.0
+    lowered = Settings.from_env({"REQUEST_READ_TIMEOUT_SECONDS": "1.5"})
+    assert lowered.request_read_timeout_seconds == 1.5

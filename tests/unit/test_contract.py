@@ -96,3 +96,40 @@ def test_unexpected_error_is_json_500(harness: Harness, monkeypatch: pytest.Monk
     harness.app.testing = False
     resp = harness.client.get("/api/stats?coin=bitcoin")
     assert resp.status_code == 500 and resp.get_json() == {"error": "internal server error"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api//stats?coin=bitcoin",
+        "/api/stats//?coin=bitcoin",
+        "/api///deviation?coin=bitcoin",
+        "/static//dashboard.css",
+        "/docs//assets/swagger-ui.css",
+        "/api/stats/?coin=bitcoin",
+    ],
+)
+def test_doubled_slashes_are_a_json_404_never_a_redirect(harness: Harness, path: str) -> None:
+    # werkzeug's merge_slashes answered an HTML 308 to http://<Host header>/api/stats...
+    harness.ingest("test")
+    path_info, _, query = path.partition("?")
+    # PATH_INFO set directly: the test client would read "//api" as a host.
+    resp = harness.client.get(
+        "/", query_string=query, headers={"Host": "evil.example"},
+        environ_overrides={"PATH_INFO": path_info},
+    )  # fmt: skip
+    assert resp.status_code == 404
+    assert resp.mimetype == "application/json"
+    assert resp.get_json() == {"error": "not found"}
+    assert "Location" not in resp.headers
+
+
+def test_leading_slashes_are_served_as_one(harness: Harness) -> None:
+    # werkzeug strips leading slashes before matching: served, never redirected.
+    harness.ingest("test")
+    resp = harness.client.get(
+        "/", query_string="coin=bitcoin", headers={"Host": "evil.example"},
+        environ_overrides={"PATH_INFO": "//api/stats"},
+    )  # fmt: skip
+    assert resp.status_code == 200 and "Location" not in resp.headers
+    assert set(resp.get_json()) == {"price", "marketCap", "24hChange"}

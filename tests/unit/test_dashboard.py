@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -24,7 +26,14 @@ EXPECTED_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
+    "Permissions-Policy": "accelerometer=(), camera=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), payment=(), usb=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "X-Permitted-Cross-Domain-Policies": "none",
 }
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 class PageParser(HTMLParser):
@@ -86,20 +95,45 @@ def test_the_page_files_carry_the_csp(harness: Harness, path: str) -> None:
     assert get(harness, path).headers["Content-Security-Policy"] == CSP
 
 
-@pytest.mark.parametrize("path", ["/health", "/api/stats", "/api/coins", "/no-such-page"])
+@pytest.mark.parametrize(
+    "path",
+    ["/health", "/api/stats", "/api/coins", "/no-such-page", "/openapi.json", "/metrics"],
+)
 def test_json_responses_carry_the_security_headers_too(harness: Harness, path: str) -> None:
     response = get(harness, path)
-    assert response.mimetype == "application/json"
+    if path != "/metrics":
+        assert response.mimetype == "application/json"
+    assert response.headers["Content-Security-Policy"] == JSON_CSP
     for name, value in EXPECTED_HEADERS.items():
         assert response.headers[name] == value
 
 
-def test_swagger_ui_keeps_its_inline_script_working(harness: Harness) -> None:
-    # The strict CSP would block Swagger UI's inline start-up script: it is the page's alone.
+def test_errors_and_other_methods_carry_the_security_headers(harness: Harness) -> None:
+    for response in (
+        harness.client.delete("/api/stats"),
+        harness.client.post("/api/ask", data=b"x" * 5000),
+        harness.client.get("/api/stats?coin=" + "a" * 5000),
+        harness.client.options("/api/stats"),
+    ):
+        assert response.headers["Content-Security-Policy"] == JSON_CSP, response.status
+        for name, value in EXPECTED_HEADERS.items():
+            assert response.headers[name] == value
+
+
+def test_swagger_ui_gets_a_csp_allowing_only_its_own_inline_script(harness: Harness) -> None:
     response = get(harness, "/docs")
     assert response.status_code == 200
-    assert "Content-Security-Policy" not in response.headers
-    assert response.headers["X-Frame-Options"] == "DENY"
+    for name, value in EXPECTED_HEADERS.items():
+        assert response.headers[name] == value
+    policy = response.headers["Content-Security-Policy"]
+    scripts = re.findall(r"<script>(.*?)</script>", response.get_data(as_text=True), re.S)
+    assert len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == f"'self' 'sha256-{digest}'"
+    assert directives["default-src"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
 
 
 def test_page_has_no_inline_script_style_or_event_handler() -> None:

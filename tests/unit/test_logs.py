@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from cryptostats.logs import REDACTED, JsonFormatter, log_context, redact_secret
 
 
@@ -51,3 +53,34 @@ def test_secrets_are_redacted_wherever_they_appear() -> None:
     assert secret not in line and json.dumps(secret)[1:-1] not in line
     assert "unit-test-key" not in line
     assert json.loads(line)["message"] == f"key is {REDACTED}"
+
+
+UNSAFE = [
+    "\u2028",  # line separator: a line break to JavaScript and many log viewers
+    "\u2029",  # paragraph separator
+    "\u0085",  # NEL, a C1 control and a line break to some tools
+    "\u009b",  # CSI, the C1 form of ESC [: drives terminals
+    "\x7f",  # DEL
+    "\x1b",  # ESC (json escapes C0 already: kept escaped)
+    "\u202e",  # right-to-left override
+    "\u2066",  # left-to-right isolate
+    "\u200b",  # zero width space
+    "\ufeff",  # byte order mark
+    "\u00a0",  # no-break space
+    "\U000e0041",  # tag latin capital A (invisible)
+]
+
+
+@pytest.mark.parametrize("char", UNSAFE, ids=lambda c: f"U+{ord(c):04X}")
+def test_control_and_separator_characters_are_escaped(char: str) -> None:
+    path = f"/api/x{char}y"
+    line = JsonFormatter().format(record("GET %s", path, path=path))
+    assert char not in line
+    assert all(ch.isprintable() and ch not in "\u2028\u2029" for ch in line)
+    entry = json.loads(line)
+    assert entry["path"] == path and entry["message"] == f"GET {path}"
+
+
+def test_other_non_ascii_stays_readable() -> None:
+    line = JsonFormatter().format(record("price of ₿itcoin in €, 日本"))
+    assert "₿itcoin in €, 日本" in line

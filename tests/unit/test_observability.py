@@ -3,6 +3,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import random
+import string
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -165,3 +167,33 @@ def test_metrics_count_upstream_errors_by_kind(harness: Harness) -> None:
     assert samples[("cryptostats_ingests_total", (("outcome", "upstream_error"),))] == 1
     assert samples[("cryptostats_upstream_calls_total", ())] == 1
     assert not any(name == "cryptostats_data_age_seconds" for name, _ in samples)
+
+
+def test_random_methods_do_not_grow_the_metrics(harness: Harness) -> None:
+    rng = random.Random(10)
+    harness.client.open("/api/stats?coin=bitcoin", method="BREW")
+    harness.client.get("/metrics")  # the scrape's own series exist from now on
+    before = len(harness.client.get("/metrics").data)
+    for _ in range(6000):
+        method = "".join(rng.choices(string.ascii_uppercase, k=rng.randint(3, 12)))
+        harness.client.open("/api/stats?coin=bitcoin", method=method)
+    text = harness.client.get("/metrics").data
+    assert len(text) <= before + 100  # counts grow by a few digits; no series per method
+    methods = {
+        sample.labels["method"]
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+        if "method" in sample.labels
+    }
+    assert methods == {"GET", "other"}
+
+
+def test_methods_the_app_routes_keep_their_label(harness: Harness) -> None:
+    harness.client.post("/api/ask", json={"query": "price of bitcoin"})
+    harness.client.options("/api/stats")
+    harness.client.delete("/api/stats")
+    labels = {
+        key[1] for key in metric_samples(harness) if key[0] == "cryptostats_http_requests_total"
+    }
+    methods = {dict(label)["method"] for label in labels}
+    assert methods == {"POST", "OPTIONS", "other"}
