@@ -1,10 +1,11 @@
 """`cryptostats-backfill`: backfill the tracked coins on demand, with a progress bar and a summary.
 
-The command is written against `BackfillTarget` (plan, run). Today's target is the store itself
-(`DirectTarget`, MongoDB through MONGO_URI): the run claims nothing, stores each point once (the
-same keys as the API's) and records its report in the ingest log, so `/api/status` lists it.
-The embedded store lives inside the API process, where a CLI cannot reach it; that mode needs the
-API to run the backfill on request (an admin endpoint), a target still to be written.
+The command is written against `BackfillTarget` (plan, run). With MONGO_URI the target is the
+store itself (`DirectTarget`): the run stores each point once (the same keys as the API's),
+records its report in the ingest log, so `/api/status` lists it, and announces it so every API
+process reloads. Without MONGO_URI the data lives inside the API process, so `ApiTarget` asks
+the running API on this host (`POST /api/admin/backfill`, loopback only), which runs the same
+backfill under the same claim and streams its progress back.
 
 Exit codes: 0 done (or nothing to do), 1 some coin failed or is still pending, 2 bad settings.
 """
@@ -12,14 +13,17 @@ Exit codes: 0 done (or nothing to do), 1 some coin failed or is still pending, 2
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis
+import requests
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -44,7 +48,7 @@ from api_server.market_chart import MarketChartClient
 from api_server.pacing import CallSpacer
 from api_server.redis_keys import ingested_channel
 from api_server.store import Store
-from cryptostats.config import Settings
+from cryptostats.config import Settings, TrackedCoin
 from cryptostats.errors import ConfigError
 from cryptostats.logs import configure_logging
 from cryptostats.startup import EXIT_CONFIG, load_settings_or_exit
@@ -89,7 +93,8 @@ class DirectTarget:
             coins=settings.coins,
             days=settings.backfill_days,
             charts=charts or MarketChartClient(settings),
-            history=history or MongoHistory(database),
+            history=history
+            or MongoHistory(database, retention_days=settings.history_retention_days),
             buckets=buckets,
             spacer=spacer or CallSpacer.for_backfill(settings),
         )
@@ -100,8 +105,8 @@ class DirectTarget:
         if settings.mongo_uri is None:
             raise ConfigError(
                 "MONGO_URI",
-                "unset: the embedded store lives inside the API process, which backfills it "
-                "at start (BACKFILL_DAYS); backfilling it through the API is not available yet",
+                "unset: the embedded store lives inside the API process; ask the API instead "
+                "(ApiTarget)",
             )
         return cls(
             settings,
@@ -123,6 +128,86 @@ class DirectTarget:
             except redis.RedisError as exc:
                 log.warning("could not tell the API about the backfill (%s); it sees it later", exc)
         return report
+
+
+class ApiTarget:
+    """Ask the running API (embedded store) to backfill, following its streamed progress."""
+
+    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+        self.url = f"http://127.0.0.1:{settings.api_port}/api/admin/backfill"
+        self.days = settings.backfill_days
+        self.coins = ",".join(settings.coin_names)
+        self.session = session or requests.Session()
+
+    @classmethod
+    def connect(cls, settings: Settings) -> ApiTarget:
+        """Target the API on this host's API_PORT."""
+        return cls(settings)
+
+    def plan(self) -> list[CoinBackfill]:
+        """Not available through the API: the plan is shown by the run's first line."""
+        raise ConfigError("--plan", "needs MONGO_URI (the embedded store plans when it runs)")
+
+    def run(self, progress: BackfillProgress | None) -> BackfillReport:
+        """POST the request and replay the streamed lines into `progress`."""
+        params = {"days": str(self.days), "coins": self.coins}
+        try:
+            response = self.session.post(self.url, params=params, stream=True, timeout=(3, 600))
+        except requests.RequestException as exc:
+            return _failed(f"the API at {self.url} did not answer: {exc}")
+        if response.status_code != 200:
+            return _failed(f"the API answered {response.status_code}: {response.text[:200]}")
+        report: dict[str, Any] = {}
+        for line in response.iter_lines():
+            event = json.loads(line)
+            if "planned" in event and progress is not None:
+                progress.planned(
+                    [
+                        CoinBackfill(TrackedCoin(c["coin"], c["coin"]), c["days"], None)
+                        for c in event["planned"]
+                    ]
+                )
+            elif "coin" in event and progress is not None:
+                progress.coin_done(event["coin"], event["stored"], event["problem"])
+            elif "report" in event:
+                report = event["report"]
+        return report_from_dict(report) if report else _failed("the API sent no report")
+
+
+def report_from_dict(body: dict[str, Any]) -> BackfillReport:
+    """Rebuild a BackfillReport from its JSON form (the admin endpoint's last line)."""
+
+    def moment(value: Any) -> datetime:
+        return datetime.fromisoformat(str(value)) if value else datetime.now(UTC)
+
+    return BackfillReport(
+        started_at=moment(body.get("startedAt")),
+        finished_at=moment(body.get("finishedAt")),
+        source=str(body.get("source", "")),
+        outcome=str(body.get("outcome", "")),
+        days=int(body.get("days") or 0),
+        stored=list(body.get("stored") or []),
+        points={str(k): int(v) for k, v in (body.get("points") or {}).items()},
+        dropped=dict(body.get("dropped") or {}),
+        skipped=dict(body.get("skipped") or {}),
+        pending=list(body.get("pending") or []),
+        up_to_date=list(body.get("upToDate") or []),
+        upstream_calls=int(body.get("upstreamCalls") or 0),
+        waited_seconds=float(body.get("waitedSeconds") or 0.0),
+        errors=list(body.get("errors") or []),
+    )
+
+
+def _failed(error: str) -> BackfillReport:
+    now = datetime.now(UTC)
+    return BackfillReport(started_at=now, finished_at=now, outcome="failed", errors=[error])
+
+
+def connect_target(settings: Settings) -> BackfillTarget:
+    """The store itself with MONGO_URI; the running API's embedded store without it."""
+    if settings.mongo_uri is None:
+        return ApiTarget.connect(settings)
+    return DirectTarget.connect(settings)
 
 
 class BarProgress:
@@ -198,7 +283,7 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    connect: Callable[[Settings], BackfillTarget] = DirectTarget.connect,
+    connect: Callable[[Settings], BackfillTarget] = connect_target,
     console: Console | None = None,
     setup_logging: bool = True,
 ) -> int:
@@ -222,7 +307,11 @@ def main(
         out.print("BACKFILL_DAYS is 0: backfill is off, nothing to do")
         return EXIT_OK
     if args.plan:
-        return _show_plan(out, target.plan(), settings.backfill_days)
+        try:
+            return _show_plan(out, target.plan(), settings.backfill_days)
+        except ConfigError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
     bar = None if args.no_progress else BarProgress(out)
     try:
         report = target.run(bar)

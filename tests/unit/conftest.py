@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import fakeredis
 import mongomock
@@ -73,7 +74,7 @@ def make_harness(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harne
             source=source,
             claim=None if claim == REDIS_CLAIM else fake_claim,
             poll_seconds=poll_seconds,
-            charts=charts or ScriptedCharts(),
+            charts=charts or ScriptedCharts(now=datetime.now(UTC)),
         )
         return Harness(app, app.test_client(), source, store, client, settings, fake_claim)
 

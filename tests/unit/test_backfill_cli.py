@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import fakeredis
 import mongomock
@@ -12,13 +14,14 @@ import pytest
 from rich.console import Console
 
 from api_server.backfill import BackfillProgress, BackfillReport, CoinBackfill
-from api_server.backfill_cli import DirectTarget, main
+from api_server.backfill_cli import ApiTarget, DirectTarget, main
 from api_server.buckets import Buckets, choose_interval
 from api_server.errors import UpstreamError
 from api_server.history_view import history_window, render_json
 from api_server.pacing import CallSpacer
 from cryptostats.config import Settings, TrackedCoin
 from cryptostats_dev.simulator import SimulatorServer
+from tests.unit.conftest import Harness
 from tests.unit.test_backfill import NOW, FakeTime, ScriptedCharts
 
 
@@ -119,13 +122,35 @@ def test_bad_days_exit_2_naming_the_variable(capsys: pytest.CaptureFixture[str])
     assert "BACKFILL_DAYS" in capsys.readouterr().err
 
 
-def test_the_embedded_store_cannot_be_reached_from_outside(
-    capsys: pytest.CaptureFixture[str],
+def test_without_mongo_uri_the_cli_asks_the_running_api(
+    make_harness: Callable[..., Harness],
 ) -> None:
-    out, _ = console()
-    code = main([], environ={}, console=out, setup_logging=False)
-    assert code == 2
-    assert "MONGO_URI" in capsys.readouterr().err
+    h = make_harness()
+    target = ApiTarget(h.settings, session=ClientSession(h))  # type: ignore[arg-type]
+    out, text = console()
+    code = main([], environ={}, connect=lambda s: target, console=out, setup_logging=False)
+    assert code == 0, text.getvalue()
+    assert "ok:" in text.getvalue() and "bitcoin" in text.getvalue()
+    stored = h.store.count_observations("bitcoin")
+    assert stored > 700  # 30 days, hourly
+    assert main([], environ={}, connect=lambda s: target, console=out, setup_logging=False) == 0
+    assert h.store.count_observations("bitcoin") == stored  # the second run stores nothing
+
+
+class ClientSession:
+    """requests.Session's post, answered by the app's test client from loopback."""
+
+    def __init__(self, harness: Harness) -> None:
+        self.client = harness.client
+
+    def post(self, url: str, params: dict[str, str], **_: Any) -> Any:
+        path = url.split("127.0.0.1", 1)[1].split("/", 1)[1]
+        resp = self.client.post(
+            "/" + path, query_string=params, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+        )
+        resp.text = resp.get_data(as_text=True)
+        resp.iter_lines = lambda: [line for line in resp.text.splitlines() if line]
+        return resp
 
 
 def test_zero_days_does_nothing() -> None:
