@@ -101,7 +101,7 @@ def create_app(
     attach(app, state)
     metrics = Metrics(state.read_model, settings.coin_names)
     state.ingestor.listeners.append(metrics.observe_ingest)
-    state.backfill.listeners.append(lambda report: metrics.observe_ingest(report.as_ingest()))
+    state.backfill.listeners.append(lambda r: metrics.observe_backfill(r.outcome, r.total_points))
     install_observability(app, metrics)
 
     @app.before_request

@@ -62,7 +62,9 @@ def make_harness(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harne
         poll_seconds: float = 0,
         charts: ScriptedCharts | None = None,
     ) -> Harness:
-        settings = Settings.from_env({"INGEST_CLAIM_SECONDS": "5", **(env or {})})
+        # Backfills pace at 1 ms a call: the unit suite never waits on the plan's rate.
+        defaults = {"INGEST_CLAIM_SECONDS": "5", "BACKFILL_CALLS_PER_MINUTE": "60000"}
+        settings = Settings.from_env({**defaults, **(env or {})})
         store = store or Store(database, embedded=True)
         client = fakeredis.FakeRedis(server=fake_redis_server)
         source = source or ScriptedSource()

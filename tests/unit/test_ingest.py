@@ -16,6 +16,7 @@ from api_server.announcement import parse_announcement
 from api_server.backfill import Backfiller, BackfillRecord
 from api_server.domain import CoinLabel, Observation
 from api_server.errors import StoreUnavailable, UpstreamError
+from api_server.pacing import CallSpacer
 from api_server.snapshots import rebuild_snapshot
 from api_server.store import Store
 from tests.unit.conftest import REDIS_CLAIM, Harness
@@ -254,7 +255,7 @@ def test_backfilled_points_never_enter_the_deviation(
         charts=charts,
         history=base.history,
         buckets=base.buckets,
-        spacer=base.spacer,
+        spacer=CallSpacer(60, sleep=lambda seconds: None),
         clock=lambda: charts.now,
     )
     if backfill_first:
