@@ -20,7 +20,7 @@ from api_server import admin, ask, contract, market, observability, readiness, s
 from api_server.app_state import AppState, attach, state_of
 from api_server.backfill import BackfillClaim, Backfiller, ChartSource
 from api_server.backfill_job import BackfillJob
-from api_server.buckets import open_buckets
+from api_server.buckets import MemoryBuckets, open_buckets
 from api_server.claim import IngestClaim, RedisClaim
 from api_server.coingecko import CoinGeckoClient, FetchBudget
 from api_server.dashboard import bp as dashboard_bp
@@ -34,6 +34,7 @@ from api_server.metrics import Metrics
 from api_server.observability import install_observability
 from api_server.pacing import CallSpacer
 from api_server.read_model import ReadModel, ReadModelListener
+from api_server.rebuild import rebuild_missing
 from api_server.redis_keys import backfill_claim_key
 from api_server.request_guard import RequestGuard
 from api_server.store import Store
@@ -164,6 +165,9 @@ def build_state(
         claim=BackfillClaim(redis_client, backfill_claim_key(settings.redis_channel), origin),
         ingest_log=store,
         listeners=[lambda report: ingestor.recent.appendleft(report.as_ingest())],
+        prepare=None
+        if isinstance(buckets, MemoryBuckets)
+        else lambda: rebuild_missing(store.db, buckets, settings.coin_names),
     )
     read_model = ReadModel(store)
     return AppState(

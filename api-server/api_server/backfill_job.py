@@ -44,12 +44,15 @@ class BackfillJob:
         ingest_log: IngestLog,
         listeners: list[Callable[[BackfillReport], None]] | None = None,
         retry_seconds: float = RETRY_SECONDS,
+        prepare: Callable[[], object] | None = None,
     ) -> None:
         self.backfiller = backfiller
         self.claim = claim
         self.ingest_log = ingest_log
         self.listeners = listeners or []
         self.retry_seconds = retry_seconds
+        self.prepare = prepare
+        """Run once under the first claim won (MongoDB: rebuild buckets of older installs)."""
         self.thread: threading.Thread | None = None
         self.last: BackfillReport | None = None
         self.stopping = threading.Event()
@@ -79,6 +82,9 @@ class BackfillJob:
                 log.info("backfill skipped: another process holds the claim")
                 return None
             try:
+                if self.prepare is not None:
+                    prepare, self.prepare = self.prepare, None
+                    prepare()
                 report = backfiller.run(progress, keep_claim=self.claim.renew)
             finally:
                 self.claim.release()

@@ -70,3 +70,12 @@ def rebuild_buckets(database: Any, buckets: Buckets, coin: str, chunk: int = REB
         buckets.add_many([stored_record(doc) for doc in docs])
         read += len(docs)
         after = docs[-1]["observedAt"]
+
+
+def rebuild_missing(database: Any, buckets: Buckets, coins: list[str]) -> dict[str, int]:
+    """Rebuild the buckets of every coin that has raw records but none; return records read."""
+    return {
+        coin: rebuild_buckets(database, buckets, coin)
+        for coin in coins
+        if needs_rebuild(database, coin)
+    }

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import mongomock
 
 from api_server.buckets import INTERVALS, Buckets
-from api_server.rebuild import needs_rebuild, rebuild_buckets, stored_record
-from api_server.store import Observation, Store
+from api_server.domain import Observation
+from api_server.rebuild import needs_rebuild, rebuild_buckets, rebuild_missing, stored_record
+from api_server.store import Store
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 
@@ -38,3 +39,16 @@ def test_rebuild_matches_live_upkeep_and_can_run_twice() -> None:
 
 def test_nothing_stored_needs_no_rebuild() -> None:
     assert not needs_rebuild(mongomock.MongoClient().db, "bitcoin")
+
+
+def test_rebuild_missing_rebuilds_only_coins_without_buckets() -> None:
+    db = mongomock.MongoClient().db
+    buckets = Buckets(db)
+    for coin, minute in (("bitcoin", 0), ("bitcoin", 1), ("ethereum", 0)):
+        at = datetime(2026, 1, 1, 0, minute, tzinfo=UTC)
+        db["prices"].insert_one(
+            {"coin": coin, "observedAt": at, "price": 1.0 + minute, "marketCap": 1.0}
+        )
+    buckets.add_many([stored_record(db["prices"].find_one({"coin": "ethereum"}))])
+    assert rebuild_missing(db, buckets, ["bitcoin", "ethereum", "solana"]) == {"bitcoin": 2}
+    assert buckets.query("bitcoin", "1d", datetime(2026, 1, 1, tzinfo=UTC))[0].count == 2
