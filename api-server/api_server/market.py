@@ -210,10 +210,12 @@ def history() -> Response:
     fmt = _choice("format", FORMATS)
     choose_interval(days, interval)  # 400 before any lookup
     state = app_state()
+    view = state.read_model.get(coin)
     version = state.read_model.history_version(coin)
+    if version is None and view is not None:  # stored before history versions existed
+        version = str(view.updated_ts)
     if version is None:
         raise NoData(f"no data for {coin!r} yet; it is fetched on the next update")
-    view = state.read_model.get(coin)
     return history_response(
         state.history.buckets,
         coin=coin,
