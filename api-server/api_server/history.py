@@ -6,11 +6,45 @@ depends on what they return, never on how much history is stored (buckets.py).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from api_server.buckets import Bucket, BucketReader, choose_interval
+
+RENDERED_BODIES = 64
+"""JSON bodies kept per process, by ETag (a dashboard polls a few coins and ranges)."""
+
+
+class RenderedBodies:
+    """Recently rendered JSON bodies by ETag: each is built once per window and history version.
+
+    The ETag names the window's first bucket and the coin's history version, which changes with
+    every stored record, so a body found here is exactly what rendering again would give.
+    """
+
+    def __init__(self, size: int = RENDERED_BODIES) -> None:
+        self.size = size
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        """Return the body rendered for an ETag, or None."""
+        with self._lock:
+            body = self._bodies.get(etag)
+            if body is not None:
+                self._bodies.move_to_end(etag)
+            return body
+
+    def put(self, etag: str, body: bytes) -> None:
+        """Keep a body, dropping the least recently used beyond `size`."""
+        with self._lock:
+            self._bodies[etag] = body
+            self._bodies.move_to_end(etag)
+            while len(self._bodies) > self.size:
+                self._bodies.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -41,6 +75,8 @@ class History:
     def __init__(self, buckets: BucketReader, *, now: Callable[[], datetime] | None = None) -> None:
         self.buckets = buckets
         self.now = now or (lambda: datetime.now(UTC))
+        self.rendered = RenderedBodies()
+        """/api/history's JSON bodies, rendered once per window and history version."""
 
     def series(self, coin: str, days: int, interval: str | None = None) -> list[Bucket]:
         """Return the coin's buckets over the last `days` days, oldest first."""

@@ -22,6 +22,7 @@ from flask import Response, request
 from api_server.buckets import Bucket, BucketReader, bucket_start, choose_interval
 from api_server.conditional import IF_NONE_MATCH, etag_matches
 from api_server.errors import InvalidRequest
+from api_server.history import RenderedBodies
 from api_server.times import iso_time
 
 CSV_HEADER = ("time", "open", "high", "low", "close", "marketCap", "volume24h")
@@ -136,6 +137,7 @@ def history_response(
     data_version: str,
     now: datetime,
     max_age: int = 0,
+    rendered: RenderedBodies | None = None,
 ) -> Response:
     """Answer a history request: 304 from the ETag alone, else JSON or a streamed CSV.
 
@@ -150,9 +152,14 @@ def history_response(
     if_none_match = request.environ.get(IF_NONE_MATCH)
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status=304, headers=headers)
-    buckets = reader.query(coin, window.interval, window.since)
     if fmt == "csv":
+        buckets = reader.query(coin, window.interval, window.since)
         return Response(
             csv_rows(buckets), mimetype=CSV_MIMETYPE, headers={**headers, **csv_headers(window)}
         )
-    return Response(render_json(window, buckets), mimetype="application/json", headers=headers)
+    body = rendered.get(etag) if rendered is not None else None
+    if body is None:
+        body = render_json(window, reader.query(coin, window.interval, window.since))
+        if rendered is not None:
+            rendered.put(etag, body)
+    return Response(body, mimetype="application/json", headers=headers)

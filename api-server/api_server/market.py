@@ -225,6 +225,7 @@ def history() -> Response:
         data_version=version,
         now=state.history.now(),
         max_age=max_age(view.updated_ts if view is not None else None),
+        rendered=state.history.rendered,
     )
 
 

@@ -14,6 +14,7 @@ from flask import Flask, Response
 
 from api_server.buckets import Bucket
 from api_server.errors import InvalidRequest
+from api_server.history import RenderedBodies
 from api_server.history_view import (
     CSV_HEADER,
     csv_headers,
@@ -186,3 +187,16 @@ def test_bad_format_or_interval_is_a_400(kw: dict[str, Any], words: str) -> None
     with pytest.raises(InvalidRequest) as caught:
         answer(reader, **kw)
     assert words in caught.value.message and reader.queries == []
+
+
+def test_a_body_is_rendered_once_per_window_and_version() -> None:
+    reader = CountingReader([bucket(10)])
+    rendered = RenderedBodies(size=2)
+    first = answer(reader, days=30, rendered=rendered)
+    again = answer(reader, days=30, rendered=rendered)
+    assert again.get_data() == first.get_data() and len(reader.queries) == 1
+    answer(reader, days=30, rendered=rendered, data_version="v2")  # new data: rendered anew
+    assert len(reader.queries) == 2
+    answer(reader, days=7, rendered=rendered)
+    answer(reader, days=30, rendered=rendered)  # evicted by size 2: rendered anew
+    assert len(reader.queries) == 4
