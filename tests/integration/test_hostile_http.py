@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
+from cryptostats_dev.brokers import RedisServer
 from cryptostats_dev.lab import Api, lab_for
-from cryptostats_dev.procs import RedisServer, wait_until
+from cryptostats_dev.procs import wait_until
 from tests.integration.test_dashboard import Watched, browser  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.integration
