@@ -109,3 +109,25 @@ def test_an_unreachable_store_raises_a_store_error_not_an_http_one() -> None:
         client.close()
     assert not isinstance(caught.value, ApiError)
     assert caught.value.message == "data store unavailable (ServerSelectionTimeoutError)"
+
+
+def test_mongodb_retention_is_a_ttl_index_and_an_expiry_per_record_that_left_the_window() -> None:
+    store = Store(mongomock.MongoClient().db)  # as MongoDB: not embedded
+    store.ensure_indexes(retention_days=400)
+    ttl = store.db["prices"].index_information()["expireAt_ttl"]
+    assert ttl["expireAfterSeconds"] == 0
+    store.add_observation(observation("bitcoin", 1.0))
+    store.expire_records("bitcoin", [T0], 400)
+    assert store.db["prices"].find_one({})["expireAt"] == T0.replace(tzinfo=None) + timedelta(
+        days=400
+    )
+
+
+def test_the_embedded_store_and_zero_days_set_no_expiry() -> None:
+    embedded = Store(mongomock.MongoClient().db, embedded=True)
+    embedded.ensure_indexes(retention_days=400)
+    assert "expireAt_ttl" not in embedded.db["prices"].index_information()
+    for store, days in ((embedded, 400), (Store(mongomock.MongoClient().db), 0)):
+        store.add_observation(observation("bitcoin", 1.0))
+        store.expire_records("bitcoin", [T0], days)
+        assert "expireAt" not in store.db["prices"].find_one({})
