@@ -41,7 +41,8 @@ HISTORY = "prices"
 SNAPSHOTS = "latest"
 INGESTS = "ingests"
 SERIES = "series"
-"""One document per coin: when its history (records or buckets) last changed."""
+SERIES_DOC = "versions"
+"""The one document of SERIES: `{coin: when its history (records or buckets) last changed}`."""
 
 NOT_BACKFILLED = {"backfill": {"$ne": True}}
 """Trigger records only: backfilled ones are never deviation inputs."""
@@ -182,20 +183,21 @@ class Store:
                 )
 
     def touch_series(self, coins: list[str], now: datetime) -> None:
-        """Mark coins' history as changed now (the version /api/history's ETag carries)."""
+        """Mark coins' history as changed now (the version /api/history's ETag carries).
+
+        One document holds every coin's stamp, so a batch of any size is one update.
+        """
+        if not coins:
+            return
+        stamps = {coin: to_bson_time(now) for coin in coins}
         with _translated_errors():
-            for coin in dict.fromkeys(coins):
-                self.db[SERIES].replace_one(
-                    {"_id": coin}, {"_id": coin, "updatedAt": to_bson_time(now)}, upsert=True
-                )
+            self.db[SERIES].update_one({"_id": SERIES_DOC}, {"$set": stamps}, upsert=True)
 
     def series_versions(self) -> dict[str, datetime]:
         """Return when each coin's history last changed."""
         with _translated_errors():
-            return {
-                str(doc["_id"]): from_bson_time(doc["updatedAt"])
-                for doc in self.db[SERIES].find({})
-            }
+            doc = self.db[SERIES].find_one({"_id": SERIES_DOC}) or {}
+        return {str(k): from_bson_time(v) for k, v in doc.items() if k != "_id"}
 
     def save_snapshot(self, snap: Snapshot) -> None:
         """Replace the served snapshot of a coin."""
