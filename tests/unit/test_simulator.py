@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,10 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from werkzeug.datastructures import Headers
-from werkzeug.test import TestResponse
 
 from cryptostats_dev.market import DAY_MS, FIVE_MINUTES_MS, HOUR_MS
 from cryptostats_dev.sim_state import SimulatedCoinGecko
-from cryptostats_dev.simulator import create_app
+from tests.unit.sim_client import Answer, SimClient
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI_FILE = ROOT.parent / "shared" / "reference" / "coingecko-public-api-v3.yml"
@@ -82,48 +78,6 @@ def nullable(node: Any) -> Any:
     if isinstance(node, list):
         return [nullable(item) for item in node]
     return node
-
-
-@dataclass
-class Answer:
-    """What a test reads of a response, named as in requests."""
-
-    status_code: int
-    headers: Headers
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-    def raise_for_status(self) -> None:
-        assert self.status_code < 400, f"HTTP {self.status_code}: {self.text}"
-
-
-class SimClient:
-    """A SimulatedCoinGecko behind its app, called through Flask's test client."""
-
-    def __init__(self, sim: SimulatedCoinGecko, base_path: str = "") -> None:
-        self.sim = sim
-        self.prefix = base_path.rstrip("/")
-        self.slow_waits = threading.Event()
-        app = create_app(sim, base_path=base_path, shutdown=self.slow_waits)
-        self.client = app.test_client()
-
-    def get(self, path: str, **params: Any) -> Answer:
-        return self._answer(self.client.get(self._url(path), query_string=params))
-
-    def post(self, path: str, json: Any = None) -> Answer:
-        return self._answer(self.client.post(self._url(path), json=json))
-
-    def delete(self, path: str) -> Answer:
-        return self._answer(self.client.delete(self._url(path)))
-
-    def _url(self, path: str) -> str:
-        return path if path.startswith("/_sim/") else self.prefix + path
-
-    @staticmethod
-    def _answer(response: TestResponse) -> Answer:
-        return Answer(response.status_code, response.headers, response.get_data(as_text=True))
 
 
 @pytest.fixture
