@@ -17,7 +17,7 @@ import yaml
 
 from cryptostats_dev.market import DAY_MS, FIVE_MINUTES_MS, HOUR_MS
 from cryptostats_dev.sim_state import SimulatedCoinGecko
-from tests.unit.sim_client import Answer, SimClient
+from tests.unit.sim_client import T0, Answer, ManualClock, SimClient
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI_FILE = ROOT.parent / "shared" / "reference" / "coingecko-public-api-v3.yml"
@@ -219,7 +219,7 @@ def test_paging_without_ids_walks_every_coin_once(full_server: SimClient) -> Non
     assert {"bitcoin", "ethereum", "polygon-ecosystem-token"} <= set(ids)
 
 
-def test_walk_is_deterministic_given_seed_and_calls() -> None:
+def test_prices_are_deterministic_given_seed_and_times() -> None:
     def run(seed: int) -> list[Any]:
         sim = SimulatedCoinGecko(seed=seed, extra_coins=5, now_ms=lambda: 1_750_000_000_000)
         return [
@@ -233,12 +233,17 @@ def test_walk_is_deterministic_given_seed_and_calls() -> None:
     assert run(3) != run(4)
 
 
-def test_reset_restarts_prices_but_not_the_clock(server: SimClient) -> None:
+def test_reset_forgets_the_calls_but_not_the_price_path() -> None:
+    server = SimClient(SimulatedCoinGecko(seed=7, extra_coins=5, now_ms=ManualClock(T0)))
     first = markets(server, ids="bitcoin")[0]
     server.sim.reset()
+    assert server.sim.calls == {} and server.sim.served == []
     again = markets(server, ids="bitcoin")[0]
-    assert again["current_price"] == first["current_price"]
-    assert parse_iso(again["last_updated"]) > parse_iso(first["last_updated"])
+    stamps = [parse_iso(row["last_updated"]) for row in (first, again)]
+    assert stamps[1] > stamps[0], "the clock goes on"
+    for row, stamp in zip((first, again), stamps, strict=True):
+        ms = int(stamp.timestamp() * 1000)
+        assert row["current_price"] == server.sim.price_at("bitcoin", ms)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +262,8 @@ def test_market_chart_granularity(
     assert set(body) == {"prices", "market_caps", "total_volumes"}
     times = [t for t, _ in body["prices"]]
     assert expected_points <= len(times) <= expected_points + 2
-    assert all(b - a == interval for a, b in zip(times[:-2], times[1:-1], strict=True))
+    gaps = [b - a for a, b in zip(times[:-2], times[1:-1], strict=True)]
+    assert all(abs(gap - interval) < 90_000 for gap in gaps), "snapshots are 1-90 s late"
     assert 0 < times[-1] - times[-2] <= interval
     assert abs(times[-1] / 1000 - time.time()) < 60, "the last point is now"
     for series in body.values():
