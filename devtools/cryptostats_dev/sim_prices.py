@@ -215,14 +215,22 @@ class CoinPath:
         )
 
     def _hourly_prices(self, start_ms: int, end_ms: int) -> list[float]:
-        """Return the prices of the hourly snapshots in [start_ms, end_ms), remembered."""
+        """Return the prices of the hourly snapshots in [start_ms, end_ms), remembered.
+
+        Safe from several threads: at worst two compute the same price, or one recomputes a
+        price another has just cleared.
+        """
         times = self.times(start_ms, end_ms, HOUR_MS)
-        if len(self._hourly) > 4 * len(times):
-            self._hourly.clear()
+        remembered = self._hourly
+        if len(remembered) > 4 * len(times):
+            remembered.clear()
+        prices = []
         for t in times:
-            if t not in self._hourly:
-                self._hourly[t] = self.price(t)
-        return [self._hourly[t] for t in times]
+            price = remembered.get(t)
+            if price is None:
+                price = remembered[t] = self.price(t)
+            prices.append(price)
+        return prices
 
     def snapshot_ms(self, slot: int) -> int:
         """Return when the snapshot of 5-minute slot `slot` (since the epoch) was taken."""

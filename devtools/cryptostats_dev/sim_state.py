@@ -20,13 +20,13 @@ from cryptostats_dev.market import (
     DEFAULT_EXTRA_COINS,
     KNOWN_COINS,
     CoinSpec,
-    iso_ms,
     synthetic_coins,
     wall_clock_ms,
 )
 from cryptostats_dev.sim_faults import Fault
 from cryptostats_dev.sim_limits import MinuteLimit, Throttled
-from cryptostats_dev.sim_prices import CoinPath, Quote, chart_step_ms
+from cryptostats_dev.sim_prices import CoinPath, chart_step_ms
+from cryptostats_dev.sim_rows import SERVED_FIELDS, market_row, price_value, served_values
 from cryptostats_dev.sim_served import ServedLog
 
 _log = logging.getLogger("cryptostats_dev.simulator")
@@ -220,7 +220,7 @@ class SimulatedCoinGecko:
             shown.sort(key=key, reverse=descending)
             ranks = self._ranks(now)
             rows = [
-                _market_row(
+                market_row(
                     self._paths[f.spec.id].quote(now),
                     ranks[f.spec.id],
                     precision,
@@ -228,7 +228,7 @@ class SimulatedCoinGecko:
                 )
                 for f in shown[(page - 1) * per_page : page * per_page]
             ]
-            served = {row["id"]: {k: row[k] for k in _SERVED_FIELDS} for row in rows}
+            served = {row["id"]: {k: row[k] for k in SERVED_FIELDS} for row in rows}
             self._record("/coins/markets", 200, served, fault)
             return rows
 
@@ -261,14 +261,14 @@ class SimulatedCoinGecko:
         start = path.listed_ms if days == float("inf") else now - int(days * DAY_MS)
         points = path.chart(max(start, path.listed_ms), now, chart_step_ms(days, daily))
         body: dict[str, list[list[Any]]] = {
-            "prices": [[p.ms, _price(p.price, precision)] for p in points],
+            "prices": [[p.ms, price_value(p.price, precision)] for p in points],
             "market_caps": [[p.ms, p.market_cap] for p in points],
             "total_volumes": [[p.ms, p.total_volume] for p in points],
         }
         if fault is not None:
             fault.shape_chart(coin_id, path.key, body)
         nulls = bool(fault and fault.nulls(coin_id))
-        served = {coin_id: _served_values(path.quote(now), precision, nulls)}
+        served = {coin_id: served_values(path.quote(now), precision, nulls)}
         chart = {**chart_call(coin_id, days), "points": len(points), **body}
         self.record(f"/coins/{coin_id}/market_chart", 200, served, fault, chart)
         return body
@@ -287,57 +287,3 @@ class _Figures:
     spec: CoinSpec
     market_cap: float
     total_volume: float
-
-
-_SERVED_FIELDS = ("current_price", "market_cap", "price_change_percentage_24h", "last_updated")
-
-
-def _price(value: float, precision: str | None) -> float:
-    """Round a price as CoinGecko does for `precision` (None: its default display rounding)."""
-    if precision == "full":
-        return value
-    if precision is not None and precision.isdigit() and int(precision) <= 18:
-        return round(value, int(precision))
-    return round(value, 2) if abs(value) >= 1 else float(f"{value:.6g}")
-
-
-def _served_values(quote: Quote, precision: str | None, nulls: bool) -> dict[str, Any]:
-    return {
-        "current_price": None if nulls else _price(quote.price, precision),
-        "market_cap": None if nulls else quote.market_cap,
-        "price_change_percentage_24h": None if nulls else quote.change_pct_24h,
-        "last_updated": iso_ms(quote.ms),
-    }
-
-
-def _market_row(quote: Quote, rank: int, precision: str | None, nulls: bool) -> dict[str, Any]:
-    spec, price = quote.spec, quote.price
-    diluted_supply = spec.max_supply or spec.total_supply
-    return {
-        "id": spec.id,
-        "symbol": spec.symbol,
-        "name": spec.name,
-        "image": spec.image,
-        "current_price": None if nulls else _price(price, precision),
-        "market_cap": None if nulls else quote.market_cap,
-        "market_cap_rank": rank,
-        "fully_diluted_valuation": price * diluted_supply if diluted_supply else None,
-        "total_volume": quote.total_volume,
-        "high_24h": _price(quote.high_24h, precision),
-        "low_24h": _price(quote.low_24h, precision),
-        "price_change_24h": quote.change_24h,
-        "price_change_percentage_24h": None if nulls else quote.change_pct_24h,
-        "market_cap_change_24h": quote.change_24h * spec.circulating_supply,
-        "market_cap_change_percentage_24h": quote.change_pct_24h,
-        "circulating_supply": spec.circulating_supply,
-        "total_supply": spec.total_supply,
-        "max_supply": spec.max_supply,
-        "ath": _price(quote.ath, precision),
-        "ath_change_percentage": (price / quote.ath - 1) * 100,
-        "ath_date": iso_ms(quote.ath_ms),
-        "atl": _price(quote.atl, precision),
-        "atl_change_percentage": (price / quote.atl - 1) * 100,
-        "atl_date": iso_ms(quote.atl_ms),
-        "roi": None,
-        "last_updated": iso_ms(quote.ms),
-    }

@@ -1,8 +1,10 @@
 """A local CoinGecko API v3 simulator serving SYNTHETIC prices, with fault injection for tests.
 
 It serves what the product calls: `/coins/markets` (the ingest), `/coins/{id}/market_chart`
-(history) and `/ping` (readiness probes), plus the control API under `/_sim/`. The state behind
-it is `sim_state.SimulatedCoinGecko`; the fault modes are in `sim_faults`.
+(history) and `/ping` (readiness probes), plus the control API under `/_sim/` (`sim_control`).
+The state behind it is `sim_state.SimulatedCoinGecko`: one seeded price path per coin
+(`sim_prices`) that quotes and charts both sample, the served log (`sim_served`), the fault
+modes (`sim_faults`) and an optional per-minute rate limit (`sim_limits`, off by default).
 
 Run it with `coingecko-sim --port 8765` or `python -m cryptostats_dev.simulator`; use it in-process
 with `with SimulatorServer(port=0, seed=1) as srv: requests.get(f"{srv.url}/ping")`.
@@ -25,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from cryptostats.logs import configure_logging
 from cryptostats_dev.market import DEFAULT_EXTRA_COINS
+from cryptostats_dev.sim_control import control_blueprint
 from cryptostats_dev.sim_faults import Fault, error, fault_response
 from cryptostats_dev.sim_limits import HEADER_STYLES, MinuteLimit, Throttled
 from cryptostats_dev.sim_state import SimulatedCoinGecko, chart_call
@@ -148,7 +151,7 @@ def create_app(
         return data_call(view, {**called, "points": 0})
 
     app.register_blueprint(api)
-    app.register_blueprint(_control_blueprint(sim))
+    app.register_blueprint(control_blueprint(sim))
     _register_error_handlers(app)
     return app
 
@@ -181,73 +184,6 @@ def _days(raw: str) -> float | None:
     except ValueError:
         return None
     return days if 0 < days < float("inf") else None
-
-
-def _control_blueprint(sim: SimulatedCoinGecko) -> Blueprint:
-    control = Blueprint("sim_control", __name__, url_prefix="/_sim")
-
-    @control.get("/calls")
-    def calls() -> Any:
-        counts = sim.calls
-        return {
-            "calls": counts,
-            "total": sum(counts.values()),
-            "last_key_header": sim.last_key_header,
-        }
-
-    @control.get("/served")
-    def served() -> Any:
-        return jsonify(sim.served)
-
-    @control.post("/reset")
-    def reset() -> Any:
-        sim.reset()
-        return {"reset": True}
-
-    @control.get("/fault")
-    def show_fault() -> Any:
-        fault = sim.fault
-        return {"fault": fault.to_json() if fault else None}
-
-    @control.post("/fault")
-    def set_fault() -> Any:
-        payload = request.get_json(silent=True)
-        if not isinstance(payload, dict):
-            return error(400, "expected a JSON object")
-        try:
-            fault = Fault.from_json(payload)
-        except ValueError as exc:
-            return error(400, str(exc))
-        opts = fault.to_json()
-        sim.set_fault(opts.pop("mode"), opts.pop("remaining"), **opts)
-        return {"fault": fault.to_json()}
-
-    @control.delete("/fault")
-    def clear_fault() -> Any:
-        sim.clear_fault()
-        return {"fault": None}
-
-    @control.get("/rate_limit")
-    def show_rate_limit() -> Any:
-        return {"rate_limit": sim.rate_limit.to_json()}
-
-    @control.post("/rate_limit")
-    def set_rate_limit() -> Any:
-        payload = request.get_json(silent=True)
-        if not isinstance(payload, dict):
-            return error(400, "expected a JSON object")
-        try:
-            limit = MinuteLimit.from_json(payload)
-        except ValueError as exc:
-            return error(400, str(exc))
-        sim.set_rate_limit(limit.per_minute, limit.headers)
-        return {"rate_limit": limit.to_json()}
-
-    @control.delete("/rate_limit")
-    def clear_rate_limit() -> Any:
-        return {"rate_limit": sim.set_rate_limit(None).to_json()}
-
-    return control
 
 
 def _register_error_handlers(app: Flask) -> None:
