@@ -3,10 +3,12 @@
 `/coins/markets` samples it at its observation time and `/coins/{id}/market_chart` at its chart
 times, so one moment has one price whatever asks for it, and reading it moves nothing.
 
-- The log-price is fractal value noise: for each spacing from 5 minutes to a year, a seeded value
+- The log-price is fractal value noise: for each spacing from a second to a year, a seeded value
   per knot, interpolated linearly, with an amplitude that grows as the square root of the spacing
-  (the coin's `volatility` is per hour). Stablecoins keep only the spacings up to a day, so they
-  stay on their peg. The 24h volume turns over a seeded, slowly moving share of the market cap.
+  (the coin's `volatility` is per hour), a few times more below two minutes (a ticker's jitter,
+  so quotes a second apart differ by basis points). Stablecoins keep only the spacings up to a
+  day, so they stay on their peg. The 24h volume turns over a seeded, slowly moving share of
+  the market cap.
 - Chart times are snapshots: one per 5-minute slot, taken 1-90 s into it (seeded per coin and
   slot), as CoinGecko's are never on the boundary. An hourly point is the first snapshot of its
   hour, so `days=1` and `days=2` share it. Daily points are at 00:00 UTC exactly, as in the
@@ -25,8 +27,14 @@ from cryptostats_dev.market import DAY_MS, FIVE_MINUTES_MS, HOUR_MS, CoinSpec
 
 _MASK = (1 << 64) - 1
 
+TICK_SPACINGS_MS = (1_000, 15_000, 60_000)
+"""Knot spacings of the price's jitter within minutes: quotes a second apart differ."""
+
+TICK_JITTER = 3.0
+"""How much stronger than a walk's the jitter is: aggregated tickers jump by basis points."""
+
 NOISE_SPACINGS_MS = (FIVE_MINUTES_MS, HOUR_MS, 6 * HOUR_MS, DAY_MS, 7 * DAY_MS, 30 * DAY_MS)
-"""Knot spacings of the price noise, finest first (stablecoins stop at a day)."""
+"""Knot spacings of the price noise from 5 minutes up (stablecoins stop at a day)."""
 
 LONG_SPACINGS_MS = (120 * DAY_MS, 365 * DAY_MS)
 """Knot spacings that only floating coins get: their moves over months and years."""
@@ -156,11 +164,17 @@ class CoinPath:
         digest = hashlib.blake2b(f"{seed}:{spec.id}".encode(), digest_size=8).digest()
         rng = random.Random(f"{seed}:{spec.id}:path")
         pegged = spec.volatility < PEGGED_VOLATILITY
-        spacings = NOISE_SPACINGS_MS[:4] if pegged else NOISE_SPACINGS_MS + LONG_SPACINGS_MS
+        slow = NOISE_SPACINGS_MS[:4] if pegged else NOISE_SPACINGS_MS + LONG_SPACINGS_MS
+        spacings = TICK_SPACINGS_MS + slow
         # a value per knot in [-1, 1) has variance 1/3; knot to knot moves then match a walk
         scale = spec.volatility * math.sqrt(1.5)
         octaves = tuple(
-            Octave(salt, s, scale * math.sqrt(s / HOUR_MS)) for salt, s in enumerate(spacings)
+            Octave(
+                salt,
+                s,
+                scale * math.sqrt(s / HOUR_MS) * (TICK_JITTER if s in TICK_SPACINGS_MS else 1),
+            )
+            for salt, s in enumerate(spacings)
         )
         turnover_octaves = tuple(
             Octave(100 + salt, s, TURNOVER_AMPLITUDE) for salt, s in enumerate(TURNOVER_SPACINGS_MS)
