@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from cryptostats_dev.market import KNOWN_COINS
+from cryptostats_dev.sim_prices import CoinPath, chart_step_ms
 from cryptostats_dev.sim_state import SimulatedCoinGecko
 from tests.unit.sim_client import T0, ManualClock, SimClient
 
@@ -143,3 +145,23 @@ def test_daily_points_are_at_midnight_utc_as_in_coingeckos_example() -> None:
     assert len(times) == 366
     assert all(t % DAY_MS == 0 for t in times[:-1])
     assert times[0] == (int(T0.timestamp() * 1000) // DAY_MS - 364) * DAY_MS
+
+
+@pytest.mark.parametrize(
+    ("days", "daily", "step"),
+    [(0.5, False, 5 * MINUTE_MS), (1, False, 5 * MINUTE_MS), (1.5, False, HOUR_MS)]
+    + [(90, False, HOUR_MS), (91, False, DAY_MS), (2, True, DAY_MS), (float("inf"), False, DAY_MS)],
+)
+def test_granularity_follows_coingeckos_rule(days: float, daily: bool, step: int) -> None:
+    assert chart_step_ms(days, daily) == step
+
+
+def test_sample_times_fall_inside_the_window_whatever_its_edges() -> None:
+    path = CoinPath.build(KNOWN_COINS[0], seed=3)
+    for start in range(0, 6 * HOUR_MS, 7 * MINUTE_MS + 13):
+        start += 1_780_000_000_000
+        for step in (5 * MINUTE_MS, HOUR_MS):
+            times = path.times(start, start + DAY_MS, step)
+            assert times == sorted(set(times))
+            assert start <= times[0] and times[-1] < start + DAY_MS
+            assert DAY_MS // step - 1 <= len(times) <= DAY_MS // step + 1
