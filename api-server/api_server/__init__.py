@@ -13,6 +13,7 @@ from api_server import ask, catalog, observability, status
 from api_server.coingecko import CoinGeckoClient
 from api_server.dashboard import bp as dashboard_bp
 from api_server.docs import create_api
+from api_server.forwarded import trust_proxies
 from api_server.handlers import register_error_handlers
 from api_server.ingest import Ingestor, MarketSource
 from api_server.latest import LatestView
@@ -52,6 +53,7 @@ def create_app(
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    trust_proxies(app, settings.trusted_proxies)
 
     store = store or Store.connect(settings.mongo_uri, settings.mongo_db)
     if store.embedded:
