@@ -8,6 +8,9 @@ and error log, no daemon, so the proxy is a child process that `stop()` ends.
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -36,7 +39,7 @@ START_TIMEOUT = 10.0
 """Seconds nginx gets to listen."""
 
 MAIN_CONFIG = """\
-daemon off;
+${user}daemon off;
 master_process on;
 worker_processes ${workers};
 pid ${prefix}/nginx.pid;
@@ -106,6 +109,7 @@ class NginxProxy(ManagedProcess):
         self.port = port if port is not None else free_port()
         for folder in ("tmp", "cache"):
             (self.prefix / folder).mkdir()
+        user = _worker_user(self.prefix)
         self.values = {
             "PROXY_LISTEN_PORT": f"{LOCALHOST}:{self.port}",
             "API_UPSTREAM": upstream,
@@ -116,6 +120,7 @@ class NginxProxy(ManagedProcess):
         }
         (self.prefix / "cryptostats.conf").write_text(render(self.values), encoding="utf-8")
         main = Template(MAIN_CONFIG).substitute(
+            user=f"user {user};\n" if user else "",
             workers=str(workers),
             prefix=str(self.prefix),
             mime_types=_mime_types(),
@@ -164,6 +169,17 @@ class NginxProxy(ManagedProcess):
         """Stop nginx and remove its prefix folder."""
         self.stop()
         self._remove_prefix()
+
+
+def _worker_user(prefix: Path) -> str | None:
+    """When run as root, hand nginx's workers to `nobody` and let them write cache and temp files."""
+    if os.geteuid() != 0:
+        return None
+    nobody = pwd.getpwnam("nobody")
+    prefix.chmod(0o755)
+    for folder in ("tmp", "cache"):
+        os.chown(prefix / folder, nobody.pw_uid, nobody.pw_gid)
+    return f"nobody {grp.getgrgid(nobody.pw_gid).gr_name}"
 
 
 def _mime_types() -> str:
