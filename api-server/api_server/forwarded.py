@@ -17,6 +17,7 @@ from flask import Flask
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+PEER = "REMOTE_ADDR"
 FORWARDED_FOR = "HTTP_X_FORWARDED_FOR"
 FORWARDED_PROTO = "HTTP_X_FORWARDED_PROTO"
 """WSGI environ keys of the headers a proxy sets."""
@@ -54,13 +55,13 @@ class TrustedProxies:
         return client
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        peer = environ.get("REMOTE_ADDR", "")
+        peer = environ.get(PEER, "")
         forwarded_for = environ.pop(FORWARDED_FOR, None)
         forwarded_proto = environ.pop(FORWARDED_PROTO, None)
         if self.trusted(peer):
             if forwarded_for:
                 environ[PROXY_ADDR] = peer
-                environ["REMOTE_ADDR"] = self.client_address(peer, forwarded_for)
+                environ[PEER] = self.client_address(peer, forwarded_for)
             proto = (forwarded_proto or "").rpartition(",")[2].strip().lower()
             if proto in ("http", "https"):
                 environ["wsgi.url_scheme"] = proto
