@@ -103,9 +103,7 @@ class NginxProxy(ManagedProcess):
         start: bool = True,
     ) -> None:
         self.prefix = Path(tempfile.mkdtemp(prefix="cryptostats-nginx-"))
-        self._remove_prefix = weakref.finalize(
-            self, shutil.rmtree, self.prefix, ignore_errors=True
-        )
+        self._remove_prefix = weakref.finalize(self, shutil.rmtree, self.prefix, ignore_errors=True)
         self.port = port if port is not None else free_port()
         for folder in ("tmp", "cache"):
             (self.prefix / folder).mkdir()
@@ -172,7 +170,7 @@ class NginxProxy(ManagedProcess):
 
 
 def _worker_user(prefix: Path) -> str | None:
-    """When run as root, hand nginx's workers to `nobody` and let them write cache and temp files."""
+    """As root, run nginx's workers as `nobody` and let them write cache and temp files."""
     if os.geteuid() != 0:
         return None
     nobody = pwd.getpwnam("nobody")

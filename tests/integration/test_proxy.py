@@ -119,7 +119,10 @@ def test_reads_and_the_dashboard_go_through_the_proxy(proxied: tuple[Api, NginxP
     css = requests.get(f"{proxy.url}/static/dashboard.css", timeout=5)
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
     assert "max-age=3600" in css.headers["Cache-Control"]
-    assert css.content == (Path(__file__).parents[2] / "api-server/api_server/static/dashboard.css").read_bytes()
+    assert (
+        css.content
+        == (Path(__file__).parents[2] / "api-server/api_server/static/dashboard.css").read_bytes()
+    )
 
 
 def test_a_crowd_costs_the_api_one_request_per_freshness_window(

@@ -389,7 +389,9 @@ def test_every_service_is_hardened(services: dict[str, dict[str, Any]], name: st
     assert user.isdigit() and int(user) != 0, f"{name}: runs as root"
     assert {"cpus", "memory", "pids"} <= limits(service).keys(), f"{name}: {limits(service)}"
     options = service["logging"]["options"]
-    assert service["logging"]["driver"] == "json-file" and options["max-size"] and options["max-file"]
+    assert (
+        service["logging"]["driver"] == "json-file" and options["max-size"] and options["max-file"]
+    )
     for mount in service.get("tmpfs", []):
         assert "size=" in mount, f"{name}: bound the tmpfs {mount}"
     if "image" in service:
@@ -398,7 +400,9 @@ def test_every_service_is_hardened(services: dict[str, dict[str, Any]], name: st
 
 @pytest.mark.parametrize("relative", sorted(APP_DOCKERFILES))
 def test_dockerfile_bases_are_pinned(relative: str) -> None:
-    bases = [args.split()[0] for keyword, args in instructions(ROOT / relative) if keyword == "FROM"]
+    bases = [
+        args.split()[0] for keyword, args in instructions(ROOT / relative) if keyword == "FROM"
+    ]
     assert bases and all(DOCKERFILE_BASE.fullmatch(base) for base in bases), bases
 
 
@@ -427,7 +431,9 @@ def test_the_api_believes_only_the_proxys_address(
         assert environment(services[name])["TRUSTED_PROXIES"] == proxy_ip
 
 
-def test_the_proxy_renders_the_one_template_the_tests_use(services: dict[str, dict[str, Any]]) -> None:
+def test_the_proxy_renders_the_one_template_the_tests_use(
+    services: dict[str, dict[str, Any]],
+) -> None:
     from cryptostats_dev.nginx import TEMPLATE, placeholders
 
     proxy = services["proxy"]
@@ -463,7 +469,9 @@ def test_mongo_runs_a_replica_set_with_majority_writes(services: dict[str, dict[
         assert query["w"] == ["majority"] and query["retryWrites"] == ["true"], name
 
 
-def test_the_stack_initiates_its_replica_set_idempotently(services: dict[str, dict[str, Any]]) -> None:
+def test_the_stack_initiates_its_replica_set_idempotently(
+    services: dict[str, dict[str, Any]],
+) -> None:
     init = services["mongo-init"]
     assert init["restart"] == "no"
     script_mount = next(volume for volume in init["volumes"] if volume.endswith(".js:ro"))

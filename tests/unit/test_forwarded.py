@@ -63,9 +63,7 @@ def test_a_client_prepending_addresses_is_not_believed() -> None:
 
 
 def test_trusted_hops_are_skipped_from_the_right() -> None:
-    seen = seen_by_app(
-        "10.0.0.0/24", PROXY, {"HTTP_X_FORWARDED_FOR": "203.0.113.7, 10.0.0.9"}
-    )
+    seen = seen_by_app("10.0.0.0/24", PROXY, {"HTTP_X_FORWARDED_FOR": "203.0.113.7, 10.0.0.9"})
     assert seen["REMOTE_ADDR"] == "203.0.113.7"
 
 
@@ -92,4 +90,3 @@ def test_settings_parse_addresses_and_networks() -> None:
 def test_a_bad_network_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
         Settings.from_env({"TRUSTED_PROXIES": "10.0.0.0/33"})
-
