@@ -48,8 +48,9 @@ test-integration: $(STAMP) ## Run the integration tests only (real processes)
 faults: $(STAMP) ## Run the fault scenarios with real processes and print their table (about 2 min)
 	$(BIN)/python -m cryptostats_dev.faults
 
-bench: $(STAMP) ## Benchmark the real stack with wrk (installs it if missing) and write BENCHMARKS.md
+bench: $(STAMP) ## Benchmark the real stack with wrk, directly and through nginx; write BENCHMARKS.md
 	$(BIN)/python -m cryptostats_dev.bench $(BENCH_ARGS)
+	$(BIN)/python -m cryptostats_dev.bench_proxy $(BENCH_PROXY_ARGS)
 
 lint: $(STAMP) ## Check style, formatting and types
 	$(BIN)/ruff check .

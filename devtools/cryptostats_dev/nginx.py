@@ -48,6 +48,7 @@ events { worker_connections 4096; }
 http {
     include ${mime_types};
     default_type application/octet-stream;
+    log_format timed '$$msec $$request_time $$upstream_cache_status $$status $$request_uri';
     access_log ${access_log};
     client_body_temp_path ${prefix}/tmp/body;
     proxy_temp_path ${prefix}/tmp/proxy;
@@ -122,7 +123,7 @@ class NginxProxy(ManagedProcess):
             workers=str(workers),
             prefix=str(self.prefix),
             mime_types=_mime_types(),
-            access_log=f"{self.prefix}/access.log" if access_log else "off",
+            access_log=f"{self.prefix}/access.log timed" if access_log else "off",
         )
         self.config = self.prefix / "nginx.conf"
         self.config.write_text(main, encoding="utf-8")
