@@ -182,3 +182,46 @@ def _one_request(session: requests.Session, url: str, report: SlowClientReport) 
         report.errors.append(f"{url}: HTTP {response.status_code}")
     else:
         report.latencies_ms.append(elapsed_ms)
+
+
+TABLE_HEADER = (
+    "| target | hostile connections | normal requests | errors | p50 ms | p99 ms "
+    "| hostile reconnects |\n|---|---|---:|---:|---:|---:|---:|"
+)
+"""Header of the rows SlowClientReport.row() writes."""
+
+
+def run_scenario(seconds: float = 20.0) -> list[SlowClientReport]:
+    """Start redis, the simulator, an API and nginx; run the scenario through nginx, then direct."""
+    import tempfile
+    from pathlib import Path
+
+    from cryptostats_dev.lab import lab_for
+    from cryptostats_dev.nginx import NginxProxy
+    from cryptostats_dev.procs import LOCALHOST, RedisServer, wait_until
+
+    logs = Path(tempfile.mkdtemp(prefix="cryptostats-proxy-faults-"))
+    with RedisServer() as broker, lab_for(broker, logs) as lab:
+        api = lab.api(lab.simulator(), TRUSTED_PROXIES=LOCALHOST)
+        wait_until(lambda: api.get("/api/stats?coin=bitcoin").ok, 15, "first data")
+        proxy = NginxProxy(api.url.removeprefix("http://"))
+        try:
+            through = slow_client_scenario(proxy.url, seconds=seconds, label="through nginx")
+        finally:
+            proxy.cleanup()
+        direct = slow_client_scenario(api.url, seconds=seconds, label="API alone (gunicorn)")
+    return [through, direct]
+
+
+def main() -> int:
+    """Print the slow-client table: through the proxy, then the API alone."""
+    reports = run_scenario()
+    print(TABLE_HEADER)
+    for report in reports:
+        print(report.row())
+    through = reports[0]
+    return 0 if not through.errors and through.p99_ms < 100 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
