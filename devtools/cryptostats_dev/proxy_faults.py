@@ -64,9 +64,7 @@ class SlowClientReport:
 
     def row(self) -> str:
         """One Markdown table row: target, hostile load, requests, errors, p50, p99, reopened."""
-        p50, p99 = (
-            (f"{self.p50_ms:.1f}", f"{self.p99_ms:.1f}") if self.latencies_ms else ("-", "-")
-        )
+        p50, p99 = (f"{self.p50_ms:.1f}", f"{self.p99_ms:.1f}") if self.latencies_ms else ("-", "-")
         return (
             f"| {self.target} | {self.slow} slow-header + {self.idle} idle, {self.seconds:.0f} s "
             f"| {self.requests} | {len(self.errors)} | {p50} | {p99} | {self.reopened} |"
