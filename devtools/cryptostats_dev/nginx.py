@@ -30,7 +30,7 @@ TEMPLATE = ROOT / "deploy" / "nginx" / "cryptostats.conf.template"
 """The one proxy configuration, shared with docker-compose.yml."""
 
 STATIC_ROOT = ROOT / "api-server" / "api_server"
-"""The folder holding the dashboard's static/ folder."""
+"""The folder holding the dashboard's static/ folder (copied into the prefix)."""
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 """A `${NAME}` placeholder, which envsubst and string.Template both replace."""
@@ -108,11 +108,14 @@ class NginxProxy(ManagedProcess):
         self.port = port if port is not None else free_port()
         for folder in ("tmp", "cache"):
             (self.prefix / folder).mkdir()
+        # A copy, as compose mounts it: nginx's workers (nobody, when run as root) may not be able
+        # to read the checkout itself (a home folder of mode 0700, say).
+        shutil.copytree(STATIC_ROOT / "static", self.prefix / "static")
         user = _worker_user(self.prefix)
         self.values = {
             "PROXY_LISTEN_PORT": f"{LOCALHOST}:{self.port}",
             "API_UPSTREAM": upstream,
-            "STATIC_ROOT": str(STATIC_ROOT),
+            "STATIC_ROOT": str(self.prefix),
             "PROXY_CACHE_DIR": str(self.prefix / "cache"),
             "PROXY_CONN_PER_CLIENT": str(conn_per_client),
             "PROXY_READ_TIMEOUT": read_timeout,

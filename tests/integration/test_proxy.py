@@ -174,6 +174,13 @@ def test_slow_and_idle_clients_do_not_starve_a_normal_one(proxied: tuple[Api, Ng
     assert "worker_connections are not enough" not in proxy.error_log()
 
 
+def test_the_same_clients_starve_the_api_alone(api_and_sim: tuple[Api, Simulator]) -> None:
+    # The scenario bites: without the proxy, a few slow clients hold gunicorn's 4 threads.
+    api, _ = api_and_sim
+    report = slow_client_scenario(api.url, paths=("/health",), seconds=6, slow=8, idle=0)
+    assert report.errors, report.row()
+
+
 def test_the_client_cannot_pick_the_address_the_api_logs(
     proxied: tuple[Api, NginxProxy],
 ) -> None:
