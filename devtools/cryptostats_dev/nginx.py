@@ -101,6 +101,7 @@ class NginxProxy(ManagedProcess):
         read_timeout: str = "15s",
         workers: int = 1,
         access_log: bool = False,
+        overrides: Mapping[str, str] | None = None,
         start: bool = True,
     ) -> None:
         self.prefix = Path(tempfile.mkdtemp(prefix="cryptostats-nginx-"))
@@ -119,6 +120,7 @@ class NginxProxy(ManagedProcess):
             "PROXY_CACHE_DIR": str(self.prefix / "cache"),
             "PROXY_CONN_PER_CLIENT": str(conn_per_client),
             "PROXY_READ_TIMEOUT": read_timeout,
+            **(overrides or {}),
         }
         (self.prefix / "cryptostats.conf").write_text(render(self.values), encoding="utf-8")
         main = Template(MAIN_CONFIG).substitute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -10,13 +11,16 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from cryptostats_dev.lab import Api, Lab, Simulator
-from cryptostats_dev.nginx import NginxMissing, NginxProxy, nginx_binary
+from cryptostats_dev.nginx import NginxMissing, NginxProxy, nginx_binary, placeholders
 from cryptostats_dev.procs import LOCALHOST, free_port, wait_until
 from cryptostats_dev.proxy_faults import slow_client_scenario
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FRESHNESS_SECONDS = 1.0
 """The proxy keeps a read answer at most this long (proxy_cache_valid in the template)."""
@@ -104,6 +108,24 @@ def api_requests(api: Api, endpoint: str, status: str) -> float:
 def test_nginx_accepts_the_configuration(proxy_factory: list[NginxProxy]) -> None:
     proxy = NginxProxy(f"{LOCALHOST}:{free_port()}", start=False)
     proxy_factory.append(proxy)
+    outcome = proxy.check()
+    assert outcome.returncode == 0, outcome.stderr
+
+
+def test_nginx_accepts_the_configuration_compose_renders(proxy_factory: list[NginxProxy]) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    env = {
+        name: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+        for name, value in compose["services"]["proxy"]["environment"].items()
+    }
+    # What cannot exist here keeps the test's values: the upstream's name, the container's paths
+    # and port (nginx -t would create a missing cache folder on this machine).
+    local = {"API_UPSTREAM", "STATIC_ROOT", "PROXY_CACHE_DIR", "PROXY_LISTEN_PORT"}
+    from_compose = {name: env[name] for name in placeholders() - local}
+    proxy = NginxProxy(f"{LOCALHOST}:{free_port()}", start=False, overrides=from_compose)
+    proxy_factory.append(proxy)
+    assert proxy.values["PROXY_READ_TIMEOUT"] == "15s"
+    assert proxy.values["PROXY_CONN_PER_CLIENT"] == "64"
     outcome = proxy.check()
     assert outcome.returncode == 0, outcome.stderr
 
