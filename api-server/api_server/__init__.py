@@ -22,6 +22,7 @@ from api_server.claim import IngestClaim, RedisClaim
 from api_server.coingecko import CoinGeckoClient, FetchBudget
 from api_server.dashboard import bp as dashboard_bp
 from api_server.docs import create_api
+from api_server.forwarded import trust_proxies
 from api_server.handlers import register_error_handlers
 from api_server.history import History
 from api_server.ingest import Ingestor, MarketSource
@@ -69,6 +70,7 @@ def create_app(
     app.url_map.merge_slashes = False  # "//" is a JSON 404, not a redirect built from Host
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    trust_proxies(app, settings.trusted_proxies)
 
     store = store or Store.connect(settings.mongo_uri, settings.mongo_db)
     if store.embedded:

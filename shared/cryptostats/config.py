@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ class Settings:
     ingest_claim_seconds: float = 5.0
     request_read_timeout_seconds: float = 15.0
     log_level: str = "INFO"
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +104,7 @@ class Settings:
                 get("LOG_LEVEL", cls.log_level).upper(),
                 ("DEBUG", "INFO", "WARNING", "ERROR"),
             ),
+            trusted_proxies=parse_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", "")),
         )
 
     @property
@@ -151,6 +154,19 @@ def parse_coins(raw: str) -> tuple[TrackedCoin, ...]:
     if not specs:
         raise ConfigError("COINS", "at least one coin id is required")
     return tuple(specs)
+
+
+def parse_networks(
+    name: str, raw: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse comma-separated addresses or CIDR networks (empty: none)."""
+    networks = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(name, f"{item!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
 
 
 def _int(name: str, raw: str, low: int, high: int) -> int:
