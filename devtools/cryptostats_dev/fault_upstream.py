@@ -52,8 +52,15 @@ def _recover(lab: Lab, api: Api, sim: SimulatorProcess, report: dict[str, Any]) 
     expect(lab.publish() == 1, "the trigger reached no subscriber")
     again = wait_for_ingest(api, report["startedAt"])
     expect(again["outcome"] == "ok", f"next trigger did not recover: {again}")
+    # The ingest report is written before the "ingested" announcement the read model reloads on.
     for coin in UPSTREAM:
-        expect(api.stats(coin) == stats_of_last_good_fetch(sim, coin), f"{coin} not refreshed")
+        served = wait_until(
+            lambda coin=coin: api.stats(coin) == stats_of_last_good_fetch(sim, coin),
+            5,
+            f"{coin} refreshed",
+            error=ScenarioFailed,
+        )
+        expect(served, f"{coin} not refreshed")
     return time.monotonic() - started
 
 
