@@ -10,6 +10,8 @@ from flask import Flask, request
 from werkzeug.exceptions import RequestURITooLarge
 
 from api_server import ask, catalog, observability, status
+from api_server.access_config import AccessSettings
+from api_server.actions import install_actions
 from api_server.coingecko import CoinGeckoClient
 from api_server.dashboard import bp as dashboard_bp
 from api_server.docs import create_api
@@ -45,6 +47,7 @@ def create_app(
     store: Store | None = None,
     redis_client: redis.Redis | None = None,
     source: MarketSource | None = None,
+    access: AccessSettings | None = None,
 ) -> Flask:
     """Build the app; collaborators default to real clients made from settings."""
     settings = settings or Settings.from_env()
@@ -87,6 +90,14 @@ def create_app(
     api = create_api(app)
     for blueprint in (bp, catalog.bp, status.bp, ask.bp, observability.bp, readiness_bp):
         api.register_blueprint(blueprint)
+    install_actions(
+        app,
+        api,
+        settings=settings,
+        access_settings=access,
+        database=store.db,
+        redis_client=redis_client,
+    )
     app.register_blueprint(dashboard_bp)
     register_error_handlers(app)
     return app

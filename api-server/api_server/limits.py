@@ -1,0 +1,102 @@
+"""Rate limits per client with Flask-Limiter, counted in Redis so every process shares them.
+
+Two limiters share the app's Redis connection pool:
+
+- writes (the action blueprints' POST/PUT/DELETE, and POST /api/ask): RATE_LIMIT_WRITES /
+  RATE_LIMIT_ASK; when Redis cannot count, the request fails closed with a JSON 503;
+- reads: RATE_LIMIT_READS (unset by default: no limit, so no Redis round trip on a read);
+  when Redis cannot count, the read is served anyway.
+
+/health, /ready and /metrics are never limited. A client is its key, or its address when
+anonymous (request.remote_addr: the real client behind a trusted proxy).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+from flask import Blueprint, Flask, Response, request
+from flask_limiter import Limiter, RateLimitExceeded
+
+from api_server.access_config import AccessSettings
+from api_server.auth import client_identity
+from api_server.handlers import json_error
+
+log = logging.getLogger(__name__)
+
+WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
+
+WRITE_BLUEPRINTS = ("refresh", "keys", "watchlist")
+"""Blueprints whose writes RATE_LIMIT_WRITES limits (alerts will add theirs)."""
+
+ASK_BLUEPRINT = "ask"
+
+NEVER_LIMITED = frozenset({"api.health", "readiness.ready", "metrics.metrics_text"})
+"""Endpoints no limit ever applies to (probes and scrapes)."""
+
+KEY_PREFIX = "cryptostats-limits"
+
+
+@dataclass
+class Limiters:
+    """The write (fail-closed) and read (fail-open) limiters of an app."""
+
+    writes: Limiter
+    reads: Limiter
+
+
+def install_limits(app: Flask, settings: AccessSettings, redis_client: redis.Redis) -> Limiters:
+    """Limit the app's writes and (when configured) reads, counting in Redis."""
+    storage = {
+        "storage_uri": "redis://",  # the connection pool below says where
+        "storage_options": {"connection_pool": redis_client.connection_pool},
+    }
+    writes = Limiter(
+        client_identity,
+        key_prefix=KEY_PREFIX,
+        headers_enabled=True,
+        swallow_errors=False,
+        strategy="fixed-window",
+        **storage,  # type: ignore[arg-type]
+    )
+    writes.init_app(app)
+    if settings.rate_limit_writes:
+        for name in WRITE_BLUEPRINTS:
+            writes.limit(settings.rate_limit_writes, methods=WRITE_METHODS)(_blueprint(app, name))
+    if settings.rate_limit_ask:
+        writes.limit(settings.rate_limit_ask, methods=["POST"])(_blueprint(app, ASK_BLUEPRINT))
+
+    reads = Limiter(
+        client_identity,
+        key_prefix=KEY_PREFIX,
+        headers_enabled=True,
+        swallow_errors=True,
+        default_limits=[settings.rate_limit_reads] if settings.rate_limit_reads else [],
+        strategy="fixed-window",
+        **storage,  # type: ignore[arg-type]
+    )
+    reads.init_app(app)
+
+    @reads.request_filter
+    def not_a_limited_read() -> bool:
+        return request.method not in ("GET", "HEAD") or request.endpoint in NEVER_LIMITED
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(exc: RateLimitExceeded) -> Response:
+        return json_error(429, {"error": f"rate limit exceeded: {exc.description}"})
+
+    @app.errorhandler(redis.RedisError)
+    def counts_unavailable(exc: redis.RedisError) -> Response:
+        log.warning("refused a write: Redis cannot count rate limits (%s)", type(exc).__name__)
+        return json_error(
+            503, {"error": f"rate limits unavailable (Redis: {type(exc).__name__}); try later"}
+        )
+
+    return Limiters(writes=writes, reads=reads)
+
+
+def _blueprint(app: Flask, name: str) -> Blueprint:
+    return cast(Blueprint, app.blueprints[name])
