@@ -51,6 +51,8 @@ STANDARD_ERRORS = {
     503: "data store or Redis (rate-limit counts) unavailable: writes fail closed",
 }
 
+ASK_429 = "too many questions from this client (RATE_LIMIT_ASK): wait `Retry-After` seconds"
+
 
 def register_bearer(api: flask_smorest.Api) -> None:
     """Declare the bearer scheme: `Authorization: Bearer <key>`."""

@@ -60,7 +60,25 @@ def test_document_lists_every_endpoint() -> None:
         "/api/ask",
         "/metrics",
         "/ready",
+        "/api/refresh",
+        "/trigger-update",
+        "/api/keys",
+        "/api/keys/{key_id}",
+        "/api/watchlist",
+        "/api/watchlist/{coin}",
     }
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key from POST /api/keys, or the bootstrap ADMIN_API_KEY",
+    }
+    for path in ("/api/keys", "/api/watchlist", "/api/refresh"):
+        for operation in doc["paths"][path].values():
+            if operation.get("security") is not None:
+                assert {"bearer": []} in operation["security"]
+                assert "401" in operation["responses"]
+    assert "429" in doc["paths"]["/api/refresh"]["post"]["responses"]
+    assert "429" in doc["paths"]["/api/ask"]["post"]["responses"]
     stats = doc["components"]["schemas"]["Stats"]
     assert set(stats["properties"]) == {"price", "marketCap", "24hChange"}
     assert stats["additionalProperties"] is False
