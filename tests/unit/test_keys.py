@@ -1,4 +1,4 @@
-"""API keys: random, stored only as a hash, never echoed; the admin key from env or file; the CLI."""
+"""API keys: random, stored only hashed, never echoed; the admin key from env or file; the CLI."""
 
 from __future__ import annotations
 

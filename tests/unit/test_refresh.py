@@ -1,4 +1,4 @@
-"""Manual refresh: one trigger per REFRESH_MIN_SECONDS across processes, 429 sooner, nothing sent."""
+"""Manual refresh: one trigger per REFRESH_MIN_SECONDS in all processes; 429 sooner, none sent."""
 
 from __future__ import annotations
 
