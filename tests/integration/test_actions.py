@@ -1,0 +1,85 @@
+"""Users and actions with real processes: the seed client's refresh, keys, and Redis killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+from cryptostats_dev.lab import Lab, Simulator
+from cryptostats_dev.procs import RedisServer, wait_until
+
+pytestmark = pytest.mark.integration
+
+ADMIN_KEY = "integration-admin-key-0123456789abcdef"
+
+
+def markets_served(sim: Simulator) -> list[dict]:
+    return [e for e in sim.served() if e["path"] == "/coins/markets" and e["status"] == 200]
+
+
+def test_seed_client_refresh_from_localhost(stack: Lab) -> None:
+    sim = stack.simulator()
+    api = stack.api(sim, ADMIN_API_KEY=ADMIN_KEY)
+    wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 15, "first data")
+    time.sleep(0.6)  # past the ingest claim window of the start-up fetch
+    stack.worker()
+    wait_until(lambda: len(markets_served(sim)) == 2, 15, "the worker's start-up trigger")
+    time.sleep(0.6)  # past the ingest claim window, so the refresh fetches
+    before = api.stats("bitcoin")
+
+    # As the seed Streamlit client does it: no headers at all.
+    resp = requests.post(f"{api.url}/trigger-update", timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"status": "triggered", "receivers": 1}
+    wait_until(lambda: len(markets_served(sim)) == 3, 15, "the refresh to be fetched")
+    newest = markets_served(sim)[-1]["coins"]["bitcoin"]
+    wait_until(
+        lambda: api.stats("bitcoin")["price"] == newest["current_price"], 10, "new data served"
+    )
+    assert api.stats("bitcoin") != before
+
+    again = requests.post(f"{api.url}/api/refresh", timeout=10)
+    assert again.status_code == 429
+    assert 1 <= int(again.headers["Retry-After"]) <= 60
+    time.sleep(0.6)
+    assert len(markets_served(sim)) == 3  # nothing published, nothing fetched
+
+
+def test_redis_killed_reads_work_writes_fail_closed(
+    stack: Lab, real_redis_server: RedisServer
+) -> None:
+    sim = stack.simulator()
+    api = stack.api(sim, ADMIN_API_KEY=ADMIN_KEY)
+    wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 15, "first data")
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    created = requests.post(f"{api.url}/api/keys", json={"name": "u"}, headers=admin, timeout=10)
+    user = {"Authorization": f"Bearer {created.json()['key']}"}
+    put = f"{api.url}/api/watchlist/bitcoin"
+    assert requests.put(put, headers=user, timeout=10).status_code == 200
+
+    assert real_redis_server.pid is not None
+    os.kill(real_redis_server.pid, signal.SIGKILL)
+    wait_until(lambda: not real_redis_server.alive, 5, "redis-server to die")
+
+    started = time.monotonic()
+    for path in ("/api/stats?coin=bitcoin", "/api/deviation?coin=bitcoin", "/api/coins"):
+        assert api.get(path, timeout=5).status_code == 200, path
+    assert time.monotonic() - started < 1.0  # reads never wait for Redis
+    for method, url in (("PUT", put), ("POST", f"{api.url}/api/refresh")):
+        resp = requests.request(method, url, headers=user, timeout=15)
+        assert resp.status_code == 503, (url, resp.text)
+        assert resp.headers["Content-Type"] == "application/json"
+        assert resp.json()["error"]
+    for path in ("/health", "/metrics"):
+        assert api.get(path, timeout=5).status_code == 200
+
+    real_redis_server.start()
+    wait_until(
+        lambda: requests.put(put, headers=user, timeout=10).status_code == 200,
+        15,
+        "writes to work again once Redis is back",
+    )
