@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,15 @@ class AccessSettings:
             rate_limit_ask=_limits("RATE_LIMIT_ASK", get("RATE_LIMIT_ASK", "")),
             rate_limit_reads=_limits("RATE_LIMIT_READS", get("RATE_LIMIT_READS", ""), ""),
         )
+
+
+def load_access_or_exit() -> AccessSettings:
+    """Return validated access settings, or print the problem and exit with code 2."""
+    try:
+        return AccessSettings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _admin_key(env: Mapping[str, str]) -> str:

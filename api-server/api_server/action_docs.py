@@ -74,6 +74,7 @@ def operation(
     errors: dict[int, str],
     body: type[ma.Schema] | None = None,
     parameters: list[Any] | None = None,
+    limited: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Document an action: its security, its success and every error it can answer."""
 
@@ -89,19 +90,21 @@ def operation(
         view = bp.doc(**doc)(view)
         status, schema, what = success
         view = bp.alt_response(
-            status, schema=schema, description=what, headers=_headers(status), success=True
+            status, schema=schema, description=what, headers=_headers(status, limited), success=True
         )(view)
         for code, why in errors.items():
             view = bp.alt_response(
-                code, schema=ErrorSchema, description=why, headers=_headers(code)
+                code, schema=ErrorSchema, description=why, headers=_headers(code, limited)
             )(view)
         return view
 
     return decorate
 
 
-def _headers(status: int) -> dict[str, Any]:
+def _headers(status: int, limited: bool) -> dict[str, Any]:
     headers = dict(header_refs("X-Request-ID"))
+    if limited:
+        headers.update(RATE_LIMIT_HEADERS)
     if status == 429:
         headers.update(RETRY_AFTER)
     return headers

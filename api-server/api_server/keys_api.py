@@ -35,6 +35,7 @@ ADMIN_ERRORS = {
 @bp.route("/api/keys", methods=["POST"])
 @operation(
     bp,
+    limited=True,
     security=KEY_REQUIRED,
     body=KeyCreateSchema,
     success=(201, NewKeySchema, "The new key; `key` is shown this once and never again"),
@@ -69,6 +70,7 @@ def list_keys() -> Response:
 @bp.route("/api/keys/<key_id>", methods=["DELETE"])
 @operation(
     bp,
+    limited=True,
     security=KEY_REQUIRED,
     parameters=[
         {

@@ -50,6 +50,13 @@ class Limiters:
 
 def install_limits(app: Flask, settings: AccessSettings, redis_client: redis.Redis) -> Limiters:
     """Limit the app's writes and (when configured) reads, counting in Redis."""
+
+    @app.after_request  # registered first, so it runs after the limiters' own header hooks
+    def retry_after_only_when_refused(response: Response) -> Response:
+        if response.status_code < 400:
+            response.headers.pop("Retry-After", None)
+        return response
+
     storage = {
         "storage_uri": "redis://",  # the connection pool below says where
         "storage_options": {"connection_pool": redis_client.connection_pool},

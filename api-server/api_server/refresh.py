@@ -88,6 +88,7 @@ WRITE_ERRORS = {
 @bp.route("/trigger-update", methods=["POST"])
 @operation(
     bp,
+    limited=True,
     security=KEY_OR_LOCAL,
     success=(200, RefreshSchema, "The trigger was published to `receivers` API processes"),
     errors=WRITE_ERRORS,

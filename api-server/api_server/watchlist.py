@@ -93,6 +93,7 @@ def get_watchlist() -> Response:
 @bp.route("/api/watchlist/<coin>", methods=["PUT"])
 @operation(
     bp,
+    limited=True,
     security=KEY_REQUIRED,
     success=(200, WatchlistSchema, "The coin is on the watchlist (it may have been already)"),
     errors={
@@ -114,6 +115,7 @@ def put_watchlist(coin: str) -> Response:
 @bp.route("/api/watchlist/<coin>", methods=["DELETE"])
 @operation(
     bp,
+    limited=True,
     security=KEY_REQUIRED,
     success=(204, None, "The coin is not on the watchlist (any more)"),
     errors={**KEYED_ERRORS, 429: STANDARD_ERRORS[429]},

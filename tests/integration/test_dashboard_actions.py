@@ -28,7 +28,10 @@ pytestmark = pytest.mark.integration
 ADMIN_KEY = "dashboard-admin-key-0123456789abcdef"
 
 
-def test_refresh_now_shows_the_window_and_the_new_data(stack: Lab, open_page: Any) -> None:
+def test_refresh_now_shows_the_window_and_the_new_data(
+    stack: Lab,
+    open_page: Any,  # noqa: F811 (the fixture imported above)
+) -> None:
     sim = stack.simulator()
     api = stack.api(sim, ADMIN_API_KEY=ADMIN_KEY, REFRESH_MIN_SECONDS="120")
     wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 15, "first data")
@@ -48,7 +51,9 @@ def test_refresh_now_shows_the_window_and_the_new_data(stack: Lab, open_page: An
     served = api.stats("bitcoin")["price"]
     assert served != before
     wait_until(
-        lambda: float(card(page, "bitcoin", "price").get_attribute("data-value") or "nan") == served,
+        lambda: (
+            float(card(page, "bitcoin", "price").get_attribute("data-value") or "nan") == served
+        ),
         10,
         "the new price on the card",
     )
@@ -70,7 +75,8 @@ def test_refresh_now_shows_the_window_and_the_new_data(stack: Lab, open_page: An
 
 
 def test_stars_live_in_the_browser_or_on_the_server_with_a_key(
-    stack: Lab, open_page: Any
+    stack: Lab,
+    open_page: Any,  # noqa: F811 (the fixture imported above)
 ) -> None:
     sim = stack.simulator()
     api = stack.api(sim, ADMIN_API_KEY=ADMIN_KEY)
