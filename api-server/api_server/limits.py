@@ -14,8 +14,9 @@ anonymous (request.remote_addr: the real client behind a trusted proxy).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
 from flask import Blueprint, Flask, Response, request
@@ -40,12 +41,31 @@ NEVER_LIMITED = frozenset({"api.health", "readiness.ready", "metrics.metrics_tex
 KEY_PREFIX = "cryptostats-limits"
 
 
+class ScopedLimiter(Limiter):
+    """A Limiter that skips requests outside its scope before any of its own work.
+
+    Flask-Limiter resolves limits, exemptions and meta limits on every request it sees; most
+    requests (reads) can never be limited by the write limiter, so they skip all of it.
+    """
+
+    def __init__(self, key_func: Callable[[], str], *, applies: Callable[[], bool], **kw: Any):
+        super().__init__(key_func, **kw)
+        self.applies = applies
+
+    def _check_request_limit(
+        self, callable_name: str | None = None, in_middleware: bool = True
+    ) -> None:
+        if in_middleware and not self.applies():
+            return
+        super()._check_request_limit(callable_name, in_middleware)
+
+
 @dataclass
 class Limiters:
     """The write (fail-closed) and read (fail-open) limiters of an app."""
 
     writes: Limiter
-    reads: Limiter
+    reads: Limiter | None
 
 
 def install_limits(app: Flask, settings: AccessSettings, redis_client: redis.Redis) -> Limiters:
@@ -53,16 +73,18 @@ def install_limits(app: Flask, settings: AccessSettings, redis_client: redis.Red
 
     @app.after_request  # registered first, so it runs after the limiters' own header hooks
     def retry_after_only_when_refused(response: Response) -> Response:
-        if response.status_code < 400:
-            response.headers.pop("Retry-After", None)
+        limited = request.method in WRITE_METHODS or bool(settings.rate_limit_reads)
+        if limited and response.status_code < 400 and "Retry-After" in response.headers:
+            del response.headers["Retry-After"]
         return response
 
     storage = {
         "storage_uri": "redis://",  # the connection pool below says where
         "storage_options": {"connection_pool": redis_client.connection_pool},
     }
-    writes = Limiter(
+    writes = ScopedLimiter(
         client_identity,
+        applies=lambda: request.method in WRITE_METHODS,
         key_prefix=KEY_PREFIX,
         headers_enabled=True,
         swallow_errors=False,
@@ -76,20 +98,21 @@ def install_limits(app: Flask, settings: AccessSettings, redis_client: redis.Red
     if settings.rate_limit_ask:
         writes.limit(settings.rate_limit_ask, methods=["POST"])(_blueprint(app, ASK_BLUEPRINT))
 
-    reads = Limiter(
-        client_identity,
-        key_prefix=KEY_PREFIX,
-        headers_enabled=True,
-        swallow_errors=True,
-        default_limits=[settings.rate_limit_reads] if settings.rate_limit_reads else [],
-        strategy="fixed-window",
-        **storage,  # type: ignore[arg-type]
-    )
-    reads.init_app(app)
-
-    @reads.request_filter
-    def not_a_limited_read() -> bool:
-        return request.method not in ("GET", "HEAD") or request.endpoint in NEVER_LIMITED
+    reads = None
+    if settings.rate_limit_reads:  # else no hook at all on reads
+        reads = ScopedLimiter(
+            client_identity,
+            applies=lambda: (
+                request.method in ("GET", "HEAD") and request.endpoint not in NEVER_LIMITED
+            ),
+            key_prefix=KEY_PREFIX,
+            headers_enabled=True,
+            swallow_errors=True,
+            default_limits=[settings.rate_limit_reads],
+            strategy="fixed-window",
+            **storage,  # type: ignore[arg-type]
+        )
+        reads.init_app(app)
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(exc: RateLimitExceeded) -> Response:

@@ -26,6 +26,7 @@ def test_over_the_limit_is_a_json_429_with_retry_after(server: fakeredis.FakeSer
     first = app.call("PUT", "/api/watchlist/bitcoin", key=key)
     assert first.headers["X-RateLimit-Limit"] == "2"
     assert first.headers["X-RateLimit-Remaining"] == "1"
+    assert "Retry-After" not in first.headers  # only a refusal says when to retry
     app.call("PUT", "/api/watchlist/bitcoin", key=key)
     resp = app.call("PUT", "/api/watchlist/bitcoin", key=key)
     assert resp.status_code == 429
