@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from cryptostats_dev.lab import Lab, Simulator
-from cryptostats_dev.procs import RedisServer, wait_until
+from cryptostats_dev.procs import (
+    LOCALHOST,
+    ManagedProcess,
+    RedisServer,
+    free_port,
+    python_module_cmd,
+    wait_for_http,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +92,55 @@ def test_redis_killed_reads_work_writes_fail_closed(
         15,
         "writes to work again once Redis is back",
     )
+
+
+def test_seed_client_refresh_against_make_run(
+    real_redis_server: RedisServer, tmp_logs: Path
+) -> None:
+    """`make run --demo` as a user starts it (its .env included), refreshed with no headers."""
+    port = free_port()
+    env = {
+        "REDIS_URL": real_redis_server.url,  # else it starts its own broker; same code path
+        "API_HOST": LOCALHOST,
+        "API_PORT": str(port),
+        "UPDATE_INTERVAL_SECONDS": "3600",  # only the start-up trigger from the worker
+        "INGEST_CLAIM_SECONDS": "0.5",
+        "MONGO_URI": None,
+        "ADMIN_API_KEY": None,
+    }
+    url = f"http://{LOCALHOST}:{port}"
+    with ManagedProcess(
+        python_module_cmd("cryptostats_dev.stack", "--demo"),
+        name="make-run",
+        env=env,
+        log_path=tmp_logs / "make-run.log",
+    ) as run:
+        wait_for_http(f"{url}/health", timeout=30, process=run)
+        wait_until(lambda: requests.get(f"{url}/api/stats?coin=bitcoin", timeout=5).ok, 20, "data")
+        wait_until(lambda: worker_seen(url), 15, "the worker's heartbeat (it has triggered)")
+        time.sleep(1.0)  # past the claim window of the worker's start-up trigger
+        before = len(ingests(url))
+        price = requests.get(f"{url}/api/stats?coin=bitcoin", timeout=5).json()["price"]
+
+        resp = requests.post(f"{url}/trigger-update", timeout=10)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["status"] == "triggered" and resp.json()["receivers"] >= 1
+        wait_until(lambda: len(ingests(url)) > before, 15, "the refresh's ingest")
+        newest = ingests(url)[0]
+        assert newest["outcome"] == "ok" and newest["reason"] == "trigger"
+        wait_until(
+            lambda: (
+                requests.get(f"{url}/api/stats?coin=bitcoin", timeout=5).json()["price"] != price
+            ),
+            10,
+            "the new price to be served",
+        )
+        assert requests.post(f"{url}/trigger-update", timeout=10).status_code == 429
+
+
+def ingests(url: str) -> list[dict]:
+    return list(requests.get(f"{url}/api/status", timeout=5).json()["ingests"])
+
+
+def worker_seen(url: str) -> bool:
+    return bool(requests.get(f"{url}/ready", timeout=5).json()["checks"]["worker"]["ok"])
