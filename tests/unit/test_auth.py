@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
 from api_server.auth import is_loopback
 from tests.unit.actions_harness import ADMIN_KEY, REMOTE, ActionsApp, build
@@ -149,3 +150,19 @@ def test_local_anonymous_writes_work_without_an_admin_key() -> None:
 )
 def test_is_loopback(address: str | None, loopback: bool) -> None:
     assert is_loopback(address) is loopback
+
+
+def test_a_store_failure_while_reading_a_key_is_a_json_503(
+    actions: ActionsApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, key = actions.new_key()
+    keys = actions.app.extensions["cryptostats.access"].keys
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ServerSelectionTimeoutError("no server")
+
+    monkeypatch.setattr(keys.collection, "find_one", unreachable)
+    resp = actions.call("GET", "/api/watchlist", key=key)
+    assert resp.status_code == 503
+    assert resp.get_json() == {"error": "data store unavailable (ServerSelectionTimeoutError)"}
+    assert actions.call("GET", "/api/stats?coin=bitcoin", key=key).status_code == 200

@@ -93,3 +93,17 @@ def test_redis_down_configured_read_limits_fail_open(server: fakeredis.FakeServe
     server.connected = False
     assert app.call("GET", "/api/coins").status_code == 200
     assert app.call("GET", "/api/stats?coin=bitcoin").status_code == 200
+
+
+def test_a_429_matches_the_documented_response(server: fakeredis.FakeServer) -> None:
+    app = build(server=server, access={"RATE_LIMIT_ASK": "1/minute"})
+    app.call("POST", "/api/ask", json={"query": "bitcoin price"})
+    resp = app.call("POST", "/api/ask", json={"query": "bitcoin price"})
+    doc = app.call("GET", "/openapi.json").get_json()
+    documented = doc["paths"]["/api/ask"]["post"]["responses"]["429"]
+    assert documented["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    assert resp.status_code == 429
+    assert set(resp.get_json()) == {"error"}
+    assert int(resp.headers["Retry-After"]) > 0

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from api_server import create_app
+from api_server.access_config import AccessSettings
 from api_server.store import Store
 from cryptostats.config import Settings
 from tests.unit.fakes import ScriptedSource
@@ -23,6 +24,8 @@ def loaded_app():  # type: ignore[no-untyped-def]
         store=Store(mongomock.MongoClient()["cryptostats"], embedded=True),
         redis_client=fakeredis.FakeRedis(),
         source=source,
+        # Limits off so every example reaches the endpoint; test_limits checks the 429s.
+        access=AccessSettings.from_env({"RATE_LIMIT_WRITES": "off", "RATE_LIMIT_ASK": "off"}),
     )
     app.extensions["cryptostats"].ingestor.ingest("test")
     return app
