@@ -73,9 +73,9 @@ class AccessSettings:
             admin_api_key=_admin_key(env),
             anonymous_writes=policy,
             refresh_min_seconds=_seconds(get("REFRESH_MIN_SECONDS", "60")),
-            rate_limit_writes=_limits("RATE_LIMIT_WRITES", get("RATE_LIMIT_WRITES", "")),
-            rate_limit_ask=_limits("RATE_LIMIT_ASK", get("RATE_LIMIT_ASK", "")),
-            rate_limit_reads=_limits("RATE_LIMIT_READS", get("RATE_LIMIT_READS", ""), ""),
+            rate_limit_writes=_limits("RATE_LIMIT_WRITES", get("RATE_LIMIT_WRITES", ""), cls),
+            rate_limit_ask=_limits("RATE_LIMIT_ASK", get("RATE_LIMIT_ASK", ""), cls),
+            rate_limit_reads=_limits("RATE_LIMIT_READS", get("RATE_LIMIT_READS", ""), cls),
         )
 
 
@@ -122,9 +122,10 @@ def _seconds(raw: str) -> int:
     return value
 
 
-def _limits(name: str, raw: str, default: str | None = None) -> str:
+def _limits(name: str, raw: str, defaults: type[AccessSettings]) -> str:
+    """Return a Flask-Limiter limit string: the default when unset, "" for off."""
     if not raw:
-        return default if default is not None else _DEFAULTS[name]
+        return str(getattr(defaults, name.lower()))
     if raw.lower() in ("off", "none", "unlimited"):
         return ""
     try:
@@ -134,10 +135,3 @@ def _limits(name: str, raw: str, default: str | None = None) -> str:
             name, f"{raw!r} is not a rate limit like '10/minute' or '10/minute;100/hour'"
         ) from None
     return raw
-
-
-_DEFAULTS = {
-    "RATE_LIMIT_WRITES": DEFAULT_RATE_LIMIT_WRITES,
-    "RATE_LIMIT_ASK": DEFAULT_RATE_LIMIT_ASK,
-    "RATE_LIMIT_READS": "",
-}
