@@ -61,7 +61,7 @@ def request_refresh(client: redis.Redis, channel: str, min_seconds: int) -> int:
     key = refresh_key(channel)
     try:
         if not client.set(key, str(time.time()), nx=True, px=min_seconds * 1000):
-            raise RefreshTooSoon(seconds_left(client, channel))
+            raise RefreshTooSoon(max(1, seconds_left(client, channel)))  # it may expire meanwhile
         receivers = int(client.publish(channel, UpdateTrigger().encode()))  # type: ignore[arg-type]
         if receivers == 0:
             client.delete(key)
