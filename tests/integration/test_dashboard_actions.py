@@ -127,3 +127,32 @@ def test_stars_live_in_the_browser_or_on_the_server_with_a_key(
     assert page.evaluate("window.localStorage.getItem('cryptostats.apiKey')") is None
     assert not any(key in url for url in urls)
     watched.assert_clean()
+
+
+def test_refresh_needs_a_key_where_the_policy_says_so(
+    stack: Lab,
+    open_page: Any,  # noqa: F811 (the fixture imported above)
+) -> None:
+    sim = stack.simulator()
+    api = stack.api(sim, ADMIN_API_KEY=ADMIN_KEY, ANONYMOUS_WRITES="none")
+    wait_until(lambda: api.get("/api/stats?coin=bitcoin").status_code == 200, 15, "first data")
+    time.sleep(0.6)  # past the claim window of the start-up fetch
+    watched = open_page(f"{api.url}/", 1440)
+    page = watched.page
+    note = page.locator("#refresh-note")
+    note.filter(has_text="it needs a key").wait_for()
+    page.locator("#refresh-now").click()
+    note.filter(has_text="A key is needed to refresh").wait_for()
+    assert fetches(sim) == 1
+
+    page.locator("#settings summary").click()
+    page.locator("#key-input").fill(ADMIN_KEY)
+    page.get_by_role("button", name="Save key").click()
+    note.filter(has_text="Refresh allowed now.").wait_for()
+    assert "needs a key" not in note.inner_text()
+    page.locator("#refresh-now").click()
+    note.filter(has_text="New data shown").wait_for()
+    assert fetches(sim) == 2
+    # The browser logs the refused POST (401) as a console error; nothing else may fail.
+    assert watched.page_errors == [] and watched.csp_violations() == []
+    assert all("401" in message for message in watched.console_errors)

@@ -166,3 +166,10 @@ def test_a_store_failure_while_reading_a_key_is_a_json_503(
     assert resp.status_code == 503
     assert resp.get_json() == {"error": "data store unavailable (ServerSelectionTimeoutError)"}
     assert actions.call("GET", "/api/stats?coin=bitcoin", key=key).status_code == 200
+
+
+def test_a_forwarded_for_header_does_not_make_a_remote_client_local(actions: ActionsApp) -> None:
+    # Only a trusted proxy (ProxyFix, configured by the deployment) may change remote_addr.
+    headers = {"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"}
+    resp = actions.call("POST", "/trigger-update", addr=REMOTE, headers=headers)
+    assert resp.status_code == 401

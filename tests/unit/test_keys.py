@@ -12,7 +12,7 @@ import mongomock
 import pytest
 
 from api_server import keys_cli
-from api_server.access_config import AccessSettings
+from api_server.access_config import AccessSettings, load_access_or_exit
 from api_server.keys import KeyStore, same_token, token_hash
 from cryptostats.errors import ConfigError
 from cryptostats.logs import JsonFormatter
@@ -191,3 +191,13 @@ def test_the_cli_needs_the_admin_key(
     monkeypatch.delenv("ADMIN_API_KEY_FILE", raising=False)
     assert keys_cli.main(["list"], session=object()) == 2
     assert "ADMIN_API_KEY" in capsys.readouterr().err
+
+
+def test_a_bad_access_setting_stops_the_api_with_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ANONYMOUS_WRITES", "everyone")
+    with pytest.raises(SystemExit) as stopped:
+        load_access_or_exit()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.startswith("configuration error: ANONYMOUS_WRITES:")

@@ -147,12 +147,17 @@ export class RefreshControl {
     this.allowedAt = 0;
     this.waiting = null; // {since, until, baseline} while waiting for new data
     this.message = "";
+    this.needsKey = false;
     button.addEventListener("click", () => this.request());
   }
 
   async load() {
     const answer = await call("GET", "/api/refresh", this.keys.key);
-    if (answer.ok && answer.body) this.allowedAt = Date.now() + answer.body.retryAfterSeconds * 1000;
+    this.message = "";
+    if (answer.ok && answer.body) {
+      this.allowedAt = Date.now() + answer.body.retryAfterSeconds * 1000;
+      this.needsKey = !this.keys.key && !answer.body.anonymousAllowed;
+    }
     this.tick();
   }
 
@@ -204,7 +209,8 @@ export class RefreshControl {
     const left = Math.ceil((this.allowedAt - Date.now()) / 1000);
     this.button.disabled = left > 0 || Boolean(this.waiting);
     this.button.dataset.state = this.waiting ? "waiting" : left > 0 ? "cooldown" : "ready";
-    const next = left > 0 ? `Next refresh allowed in ${fmt.duration(left)}.` : "Refresh allowed now.";
+    let next = left > 0 ? `Next refresh allowed in ${fmt.duration(left)}.` : "Refresh allowed now.";
+    if (this.needsKey && !this.message) next += " From this address it needs a key: enter one in Settings.";
     setText(this.note, this.message ? `${this.message} ${left > 0 ? next : ""}`.trim() : next);
   }
 }
