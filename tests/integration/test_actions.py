@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -144,3 +146,27 @@ def ingests(url: str) -> list[dict]:
 
 def worker_seen(url: str) -> bool:
     return bool(requests.get(f"{url}/ready", timeout=5).json()["checks"]["worker"]["ok"])
+
+
+def test_the_keys_command_against_a_running_api(stack: Lab) -> None:
+    api = stack.api(None, ADMIN_API_KEY=ADMIN_KEY)
+    env = {**os.environ, "ADMIN_API_KEY": ADMIN_KEY, "CRYPTOSTATS_URL": api.url}
+    env.pop("ADMIN_API_KEY_FILE", None)
+
+    def keys(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = python_module_cmd("api_server.keys_cli", *args)
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+
+    created = keys("create", "cli user")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    auth = {"Authorization": f"Bearer {key['key']}"}
+    assert api.get("/api/watchlist", headers=auth).status_code == 200
+    listed = keys("list")
+    assert key["id"] in listed.stdout and key["key"] not in listed.stdout
+    assert keys("revoke", key["id"]).returncode == 0
+    assert api.get("/api/watchlist", headers=auth).status_code == 401
+    assert keys("revoke", key["id"]).returncode == 1
+    env["ADMIN_API_KEY"] = "wrong-admin-key-0123456789abcdef"
+    refused = keys("list")
+    assert refused.returncode == 1 and "401" in refused.stderr
