@@ -17,6 +17,8 @@ from flask import Flask, request
 from werkzeug.exceptions import RequestURITooLarge
 
 from api_server import ask, contract, market, observability, readiness, status
+from api_server.access_config import AccessSettings
+from api_server.actions import install_actions
 from api_server.app_state import AppState, attach, state_of
 from api_server.claim import IngestClaim, RedisClaim
 from api_server.coingecko import CoinGeckoClient, FetchBudget
@@ -60,6 +62,7 @@ def create_app(
     source: MarketSource | None = None,
     claim: IngestClaim | None = None,
     poll_seconds: float | None = None,
+    access: AccessSettings | None = None,
 ) -> Flask:
     """Build the app; collaborators default to real clients made from settings.
 
@@ -105,6 +108,14 @@ def create_app(
     api = create_api(app)
     for blueprint in (contract.bp, market.bp, status.bp, ask.bp, observability.bp, readiness.bp):
         api.register_blueprint(blueprint)
+    install_actions(
+        app,
+        api,
+        settings=settings,
+        access_settings=access,
+        database=store.db,
+        redis_client=redis_client,
+    )
     app.register_blueprint(dashboard_bp)
     register_error_handlers(app)
     app.wsgi_app = RequestGuard(app.wsgi_app, max_body_bytes=MAX_BODY_BYTES)  # type: ignore[method-assign]

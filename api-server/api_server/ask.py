@@ -8,6 +8,7 @@ from flask import Response, json, request
 from flask_smorest import Blueprint
 
 from api_server import assistant
+from api_server.action_docs import ASK_429
 from api_server.app_state import app_state
 from api_server.docs import REQUEST_ID_PARAM, header_refs
 from api_server.errors import InvalidRequest
@@ -45,6 +46,7 @@ ERROR_HEADERS = header_refs("X-Request-ID")
     headers=ERROR_HEADERS,
 )
 @bp.alt_response(413, schema=ErrorSchema, description="body over 4 KiB", headers=ERROR_HEADERS)
+@bp.alt_response(429, schema=ErrorSchema, description=ASK_429, headers=ERROR_HEADERS)
 @bp.alt_response(
     503, schema=ErrorSchema, description="data store unavailable", headers=ERROR_HEADERS
 )

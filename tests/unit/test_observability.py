@@ -206,9 +206,10 @@ def test_random_methods_do_not_grow_the_metrics(harness: Harness) -> None:
 def test_methods_the_app_routes_keep_their_label(harness: Harness) -> None:
     harness.client.post("/api/ask", json={"query": "price of bitcoin"})
     harness.client.options("/api/stats")
-    harness.client.delete("/api/stats")
+    harness.client.delete("/api/stats")  # DELETE is routed (keys, watchlists): keeps its label
+    harness.client.open("/api/stats", method="PATCH")  # routed nowhere: "other"
     labels = {
         key[1] for key in metric_samples(harness) if key[0] == "cryptostats_http_requests_total"
     }
     methods = {dict(label)["method"] for label in labels}
-    assert methods == {"POST", "OPTIONS", "other"}
+    assert methods == {"POST", "OPTIONS", "DELETE", "other"}
