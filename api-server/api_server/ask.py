@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, json, request
@@ -12,7 +13,7 @@ from api_server.action_docs import ASK_429
 from api_server.app_state import app_state
 from api_server.docs import REQUEST_ID_PARAM, header_refs
 from api_server.errors import InvalidRequest
-from api_server.schemas import AskAnswerSchema, AskRequestSchema, ErrorSchema
+from api_server.schemas import NON_BLANK, AskAnswerSchema, AskRequestSchema, ErrorSchema
 
 bp = Blueprint("ask", __name__, description="A rule-based assistant")
 
@@ -91,7 +92,7 @@ def question_text() -> str:
     if not isinstance(payload, dict) or "query" not in payload:
         raise InvalidRequest('the body must be a JSON object with a "query"')
     query = payload["query"]
-    if not isinstance(query, str) or not query.strip():
+    if not isinstance(query, str) or not re.search(NON_BLANK, query):
         raise InvalidRequest('"query" must be a non-empty string')
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidRequest(f'"query" must be at most {MAX_QUERY_CHARS} characters')
