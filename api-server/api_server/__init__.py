@@ -17,6 +17,8 @@ from flask import Flask, request
 from werkzeug.exceptions import RequestURITooLarge
 
 from api_server import admin, ask, contract, market, observability, readiness, status
+from api_server.access_config import AccessSettings
+from api_server.actions import install_actions
 from api_server.app_state import AppState, attach, state_of
 from api_server.backfill import BackfillClaim, Backfiller, ChartSource
 from api_server.backfill_job import BackfillJob
@@ -25,6 +27,7 @@ from api_server.claim import IngestClaim, RedisClaim
 from api_server.coingecko import CoinGeckoClient, FetchBudget
 from api_server.dashboard import bp as dashboard_bp
 from api_server.docs import create_api
+from api_server.forwarded import trust_proxies
 from api_server.handlers import register_error_handlers
 from api_server.history import History
 from api_server.ingest import BackfillSink, Ingestor, MarketSource
@@ -67,6 +70,7 @@ def create_app(
     claim: IngestClaim | None = None,
     poll_seconds: float | None = None,
     charts: ChartSource | None = None,
+    access: AccessSettings | None = None,
 ) -> Flask:
     """Build the app; collaborators default to real clients made from settings.
 
@@ -77,6 +81,7 @@ def create_app(
     app.url_map.merge_slashes = False  # "//" is a JSON 404, not a redirect built from Host
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    trust_proxies(app, settings.trusted_proxies)
 
     store = store or Store.connect(settings.mongo_uri, settings.mongo_db)
     if store.embedded:
@@ -113,6 +118,14 @@ def create_app(
     api = create_api(app)
     for blueprint in (contract.bp, market.bp, status.bp, ask.bp, observability.bp, readiness.bp):
         api.register_blueprint(blueprint)
+    install_actions(
+        app,
+        api,
+        settings=settings,
+        access_settings=access,
+        database=store.db,
+        redis_client=redis_client,
+    )
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(admin.bp)
     register_error_handlers(app)

@@ -2,7 +2,8 @@
 
 The embedded store lives inside the API process, so `cryptostats-backfill` asks the running API
 to backfill it. The endpoint answers only requests from the same host (127.0.0.1 or ::1) that
-came through no proxy (no X-Forwarded-For / Forwarded header): anything else gets a JSON 403.
+came through no proxy (no X-Forwarded-For, Forwarded or X-Real-IP header, not from a trusted
+proxy): anything else gets a JSON 403.
 The answer streams NDJSON lines as the run goes: `{"planned": [...]}`, one `{"coin": ...}` per
 coin, then `{"report": ...}`; 409 when another backfill holds the claim.
 """
@@ -20,6 +21,7 @@ from flask import Blueprint, Response, request
 from api_server.app_state import app_state
 from api_server.backfill import Backfiller, BackfillReport, CoinBackfill
 from api_server.errors import ApiError, InvalidRequest
+from api_server.forwarded import PROXY_ADDR
 from cryptostats.config import parse_coins
 from cryptostats.errors import ConfigError
 
@@ -61,7 +63,7 @@ class LineProgress:
 @bp.route("/api/admin/backfill", methods=["POST"])
 def backfill() -> Response:
     """Backfill the tracked coins now, streaming progress (loopback only)."""
-    if request.remote_addr not in LOOPBACK or any(h in request.headers for h in PROXY_HEADERS):
+    if not direct_local_request():
         raise Forbidden("the admin endpoint answers only local, direct requests")
     job = app_state().backfill
     backfiller = _backfiller(job.backfiller)
@@ -82,6 +84,17 @@ def backfill() -> Response:
         if not reports or reports[0] is None:
             raise BackfillBusy("another backfill is running (or BACKFILL_DAYS is 0)")
     return Response(_stream(first, progress, reports), mimetype="application/x-ndjson")
+
+
+def direct_local_request() -> bool:
+    """Whether the request comes from this host and through no proxy.
+
+    The trusted-proxies middleware (forwarded.py) drops X-Forwarded-For from untrusted peers and
+    marks requests from trusted ones (PROXY_ADDR); the project's nginx also sets X-Real-IP.
+    """
+    if request.remote_addr not in LOOPBACK or PROXY_ADDR in request.environ:
+        return False
+    return not any(header in request.headers for header in PROXY_HEADERS)
 
 
 def _stream(

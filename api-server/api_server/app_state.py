@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 from flask import Flask, current_app
@@ -14,6 +15,9 @@ from api_server.read_model import ReadModel, ReadModelListener
 from api_server.store import Store
 from api_server.subscriber import Subscriber
 from cryptostats.config import Settings
+
+if TYPE_CHECKING:
+    from api_server.access import Access
 
 _EXTENSION = "cryptostats"
 
@@ -31,6 +35,8 @@ class AppState:
     backfill: BackfillJob
     subscriber: Subscriber
     read_model_listener: ReadModelListener
+    access: Access | None = None
+    """Keys, watchlists and the write policy (set by `actions.install_actions`)."""
 
     def start(self) -> None:
         """Start the background threads: the read model's listener, the subscriber, the backfill."""

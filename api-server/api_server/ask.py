@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, json, request
 from flask_smorest import Blueprint
 
 from api_server import assistant
+from api_server.action_docs import ASK_429
 from api_server.app_state import app_state
 from api_server.docs import REQUEST_ID_PARAM, header_refs
 from api_server.errors import InvalidRequest
-from api_server.schemas import AskAnswerSchema, AskRequestSchema, ErrorSchema
+from api_server.schemas import NON_BLANK, AskAnswerSchema, AskRequestSchema, ErrorSchema
 
 bp = Blueprint("ask", __name__, description="A rule-based assistant")
 
@@ -45,6 +47,7 @@ ERROR_HEADERS = header_refs("X-Request-ID")
     headers=ERROR_HEADERS,
 )
 @bp.alt_response(413, schema=ErrorSchema, description="body over 4 KiB", headers=ERROR_HEADERS)
+@bp.alt_response(429, schema=ErrorSchema, description=ASK_429, headers=ERROR_HEADERS)
 @bp.alt_response(
     503, schema=ErrorSchema, description="data store unavailable", headers=ERROR_HEADERS
 )
@@ -90,7 +93,7 @@ def question_text() -> str:
     if not isinstance(payload, dict) or "query" not in payload:
         raise InvalidRequest('the body must be a JSON object with a "query"')
     query = payload["query"]
-    if not isinstance(query, str) or not query.strip():
+    if not isinstance(query, str) or not re.search(NON_BLANK, query):
         raise InvalidRequest('"query" must be a non-empty string')
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidRequest(f'"query" must be at most {MAX_QUERY_CHARS} characters')

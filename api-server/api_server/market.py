@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, request
 from flask_smorest import Blueprint
 
+from api_server.action_docs import BEARER_SCHEME
 from api_server.app_state import app_state
 from api_server.buckets import choose_interval
 from api_server.conditional import cached_body, max_age
@@ -36,6 +37,7 @@ from api_server.schemas import (
     HistorySchema,
 )
 from api_server.times import iso_time
+from api_server.watchlist import WATCHLIST_401, WATCHLIST_PARAM, make_private, watched_specs
 from cryptostats.config import TrackedCoin
 
 bp = Blueprint("market", __name__, description="Every tracked coin, and stored history")
@@ -63,9 +65,11 @@ ERROR_HEADERS = header_refs("X-Request-ID")
             "With `sort`: default `desc`, except `asc` for `coin`.",
         ),
         LIMIT_PARAM,
+        WATCHLIST_PARAM,
         *CONDITIONAL_PARAMS,
         REQUEST_ID_PARAM,
-    ]
+    ],
+    security=[{}, {BEARER_SCHEME: []}],
 )
 @bp.alt_response(
     200,
@@ -76,8 +80,12 @@ ERROR_HEADERS = header_refs("X-Request-ID")
 )
 @bp.alt_response(304, description=NOT_MODIFIED_DOC, headers=CACHED_READ_HEADERS)
 @bp.alt_response(
-    400, schema=ErrorSchema, description="bad sort, order or limit", headers=ERROR_HEADERS
+    400,
+    schema=ErrorSchema,
+    description="bad sort, order, limit or watchlist",
+    headers=ERROR_HEADERS,
 )
+@bp.alt_response(401, schema=ErrorSchema, description=WATCHLIST_401, headers=ERROR_HEADERS)
 @bp.alt_response(
     503, schema=ErrorSchema, description="data store unavailable", headers=ERROR_HEADERS
 )
@@ -91,6 +99,7 @@ def coins() -> Response:
     sort = _choice("sort", SORT_KEYS)
     order = _choice("order", ("desc", "asc"))
     limit = _limit(len(specs))
+    specs, private = watched_specs(specs)
     views = state.read_model.all()
     entries = [coin_entry(spec, views.get(spec.public)) for spec in specs]
     if sort is not None:
@@ -98,13 +107,14 @@ def coins() -> Response:
     entries = entries[:limit]
     body = json.dumps({"coins": entries, "count": len(entries)}).encode()
     shown = [views[e["coin"]] for e in entries if e["coin"] in views]
-    return cached_body(
+    response = cached_body(
         body,
         last_modified=max(
             (min(v.snapshot.observed_at, v.snapshot.updated_at) for v in shown), default=None
         ),
         updated_ts=max((v.updated_ts for v in shown), default=None),
     )
+    return make_private(response) if private else response
 
 
 def coin_entry(spec: TrackedCoin, view: CoinView | None) -> dict[str, Any]:

@@ -75,13 +75,15 @@ def install_observability(app: Flask, metrics: Metrics) -> None:
         )
         duration_ms = round(seconds * 1000, 3)
         access_log.info(
-            "%s %s %d %.1f ms",
+            "%s %s %s %d %.1f ms",
+            request.remote_addr,
             request.method,
             request.path,
             response.status_code,
             duration_ms,
             extra={
                 "event": "request",
+                "client": request.remote_addr,
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,

@@ -203,6 +203,12 @@ class ReadinessSchema(ma.Schema):
     )
 
 
+NON_BLANK = r"[^\s\x1c-\x1f\x85\ufeff]"
+"""A character that makes a query non-blank. Python's whitespace class also covers U+001C-U+001F,
+which the Unicode White_Space (and ECMAScript) one of schema validators does not: listed so that
+the document and the server agree on what blank means."""
+
+
 class AskRequestSchema(ma.Schema):
     """A question in plain English (other keys are ignored)."""
 
@@ -211,7 +217,7 @@ class AskRequestSchema(ma.Schema):
 
     query = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=300), validate.Regexp(r"\S")],
+        validate=[validate.Length(min=1, max=300), validate.Regexp(NON_BLANK)],
         metadata={"example": "What is the price of Bitcoin?"},
     )
 

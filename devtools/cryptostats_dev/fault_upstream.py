@@ -52,8 +52,12 @@ def _recover(lab: Lab, api: Api, sim: SimulatorProcess, report: dict[str, Any]) 
     expect(lab.publish() == 1, "the trigger reached no subscriber")
     again = wait_for_ingest(api, report["startedAt"])
     expect(again["outcome"] == "ok", f"next trigger did not recover: {again}")
-    for coin in UPSTREAM:
-        expect(api.stats(coin) == stats_of_last_good_fetch(sim, coin), f"{coin} not refreshed")
+
+    # The ingest report is written before the "ingested" announcement the read model reloads on.
+    def refreshed() -> bool:
+        return all(api.stats(c) == stats_of_last_good_fetch(sim, c) for c in UPSTREAM)
+
+    wait_until(refreshed, 5, "every coin refreshed after the next trigger", error=ScenarioFailed)
     return time.monotonic() - started
 
 

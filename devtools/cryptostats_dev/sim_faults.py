@@ -1,4 +1,12 @@
-"""Fault modes of the CoinGecko simulator: what a misbehaving upstream answers instead of data."""
+"""Fault modes of the CoinGecko simulator: what a misbehaving upstream answers instead of data.
+
+Most modes replace the answer. `missing_coins` and `null_fields` change it for the listed coins;
+`scattered_nulls` and `ragged_series` change market charts only, for the listed coins or, when
+none is listed, for every coin: a share `ratio` of the points (the same points on every call)
+gets a null market cap or volume, or is left out of `market_caps` / `total_volumes`, so the
+three arrays differ in length (`ragged_series` also drops the newest market cap and the oldest
+volume).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,11 @@ from typing import Any
 
 from flask import Response, jsonify
 
+from cryptostats_dev.sim_prices import mix64
+
 FAULT_MODES = frozenset(
     {"rate_limit", "rate_limit_reset", "server_error", "slow", "html", "error_200"}
-    | {"missing_coins", "null_fields"}
+    | {"missing_coins", "null_fields", "scattered_nulls", "ragged_series"}
 )
 """Fault modes `set_fault` and `POST /_sim/fault` accept."""
 
@@ -20,6 +30,12 @@ DEFAULT_RETRY_AFTER = 1
 
 DEFAULT_SLOW_DELAY = 15.0
 """Seconds the `slow` fault waits before answering."""
+
+DEFAULT_RATIO = 0.1
+"""Share of chart points the `scattered_nulls` and `ragged_series` faults touch."""
+
+CHART_MODES = frozenset({"scattered_nulls", "ragged_series"})
+"""Modes that change market charts only (every coin when `coins` is empty)."""
 
 RATE_LIMIT_BODY = {
     "status": {
@@ -55,6 +71,7 @@ class Fault:
     coins: frozenset[str] = frozenset()
     retry_after: int = DEFAULT_RETRY_AFTER
     delay: float = DEFAULT_SLOW_DELAY
+    ratio: float = DEFAULT_RATIO
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> Fault:
@@ -72,9 +89,12 @@ class Fault:
         delay = payload.get("delay", DEFAULT_SLOW_DELAY)
         if type(retry_after) is not int or retry_after < 0:
             raise ValueError("retry_after must be a non-negative integer")
-        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
+        if not _is_number(delay) or delay < 0:
             raise ValueError("delay must be a non-negative number")
-        return cls(mode, count, frozenset(coins), retry_after, float(delay))
+        ratio = payload.get("ratio", DEFAULT_RATIO)
+        if not _is_number(ratio) or not 0 <= ratio <= 1:
+            raise ValueError("ratio must be a number from 0 to 1")
+        return cls(mode, count, frozenset(coins), retry_after, float(delay), float(ratio))
 
     def to_json(self) -> dict[str, Any]:
         """Return the fault as `GET /_sim/fault` shows it."""
@@ -85,6 +105,28 @@ class Fault:
 
     def hides(self, coin_id: str) -> bool:
         return self.mode == "missing_coins" and coin_id in self.coins
+
+    def shape_chart(self, coin_id: str, key: int, chart: dict[str, list[list[Any]]]) -> None:
+        """Apply the fault to a coin's chart arrays in place (`key`: the coin's path key)."""
+        if self.nulls(coin_id):
+            chart["market_caps"] = [[t, None] for t, _ in chart["market_caps"]]
+        if self.mode not in CHART_MODES or (self.coins and coin_id not in self.coins):
+            return
+        for salt, name in enumerate(("market_caps", "total_volumes"), start=1):
+            hit = [self._picks(key + salt, entry[0]) for entry in chart[name]]
+            if self.mode == "scattered_nulls":
+                pairs = zip(chart[name], hit, strict=True)
+                chart[name] = [[t, None if h else v] for (t, v), h in pairs]
+                continue
+            hit[-1 if name == "market_caps" else 0] = True
+            chart[name] = [entry for entry, h in zip(chart[name], hit, strict=True) if not h]
+
+    def _picks(self, key: int, ms: int) -> bool:
+        return mix64(key ^ ms) < self.ratio * 2.0**64
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def error(status: int, message: Any) -> tuple[Response, int]:

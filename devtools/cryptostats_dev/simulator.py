@@ -1,8 +1,10 @@
 """A local CoinGecko API v3 simulator serving SYNTHETIC prices, with fault injection for tests.
 
 It serves what the product calls: `/coins/markets` (the ingest), `/coins/{id}/market_chart`
-(history) and `/ping` (readiness probes), plus the control API under `/_sim/`. The state behind
-it is `sim_state.SimulatedCoinGecko`; the fault modes are in `sim_faults`.
+(history) and `/ping` (readiness probes), plus the control API under `/_sim/` (`sim_control`).
+The state behind it is `sim_state.SimulatedCoinGecko`: one seeded price path per coin
+(`sim_prices`) that quotes and charts both sample, the served log (`sim_served`), the fault
+modes (`sim_faults`) and an optional per-minute rate limit (`sim_limits`, off by default).
 
 Run it with `coingecko-sim --port 8765` or `python -m cryptostats_dev.simulator`; use it in-process
 with `with SimulatorServer(port=0, seed=1) as srv: requests.get(f"{srv.url}/ping")`.
@@ -19,14 +21,16 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from cryptostats.logs import configure_logging
 from cryptostats_dev.market import DEFAULT_EXTRA_COINS
+from cryptostats_dev.sim_control import control_blueprint
 from cryptostats_dev.sim_faults import Fault, error, fault_response
-from cryptostats_dev.sim_state import SimulatedCoinGecko
+from cryptostats_dev.sim_limits import HEADER_STYLES, MinuteLimit, Throttled
+from cryptostats_dev.sim_state import SimulatedCoinGecko, chart_call
 
 _log = logging.getLogger("cryptostats_dev.simulator")
 
@@ -37,7 +41,7 @@ MAX_PER_PAGE = 250
 """Largest `per_page` CoinGecko accepts."""
 
 MAX_CHART_DAYS = 365
-"""History limit of the free plans."""
+"""History limit of keyless and Demo keys; a pro key (`x-cg-pro-api-key`) has none."""
 
 HISTORY_LIMIT_BODY = {
     "error": {
@@ -77,13 +81,16 @@ def create_app(
     prefix = base_path.rstrip("/")
     api = Blueprint("coingecko", __name__, url_prefix=prefix or None)
 
-    def data_call(view: Callable[[Fault | None], Any]) -> Any:
+    def data_call(view: Callable[[Fault | None], Any], chart: dict[str, Any] | None = None) -> Any:
         path = request.path.removeprefix(prefix)
         fault = sim.begin_call(path, request.headers.items(), request.args.keys())
+        if isinstance(fault, Throttled):
+            sim.record(path, 429, {}, "rate_limit_per_minute", chart)
+            return fault.response()
         if fault is not None:
             early = fault_response(fault)
             if early is not None:
-                sim.record(path, early[1], {}, fault)
+                sim.record(path, early[1], {}, fault, chart)
                 return early
             if fault.mode == "slow":
                 stopping.wait(fault.delay)
@@ -121,15 +128,17 @@ def create_app(
 
     @api.get("/coins/<coin_id>/market_chart")
     def market_chart(coin_id: str) -> Any:
+        raw_days = request.args.get("days", "")
+        days = _days(raw_days)
+        called = chart_call(coin_id, days) if days else {"coin": coin_id, "days": raw_days}
+
         def view(fault: Fault | None) -> Any:
             path = f"/coins/{coin_id}/market_chart"
-            days = _days(request.args.get("days", ""))
-            if request.args.get("vs_currency", "").lower() != "usd" or days is None:
-                sim.record(path, 400, {}, fault)
-                return error(400, "invalid vs_currency" if days else "invalid days")
-            if days > MAX_CHART_DAYS:
-                sim.record(path, 401, {}, fault)
-                return jsonify(HISTORY_LIMIT_BODY), 401
+            refusal = _chart_refusal(sim, coin_id, days, fault)
+            if refusal is not None:
+                sim.record(path, refusal[1], {}, fault, {**called, "points": 0})
+                return refusal
+            assert days is not None
             body = sim.market_chart(
                 coin_id,
                 days=days,
@@ -137,14 +146,34 @@ def create_app(
                 precision=request.args.get("precision"),
                 fault=fault,
             )
-            return error(404, "coin not found") if body is None else jsonify(body)
+            return jsonify(body)
 
-        return data_call(view)
+        return data_call(view, {**called, "points": 0})
 
     app.register_blueprint(api)
-    app.register_blueprint(_control_blueprint(sim))
+    app.register_blueprint(control_blueprint(sim))
     _register_error_handlers(app)
     return app
+
+
+def _chart_refusal(
+    sim: SimulatedCoinGecko, coin_id: str, days: float | None, fault: Fault | None
+) -> tuple[Response, int] | None:
+    """Return the error a chart call gets, checked in CoinGecko's order: the coin comes first."""
+    if not sim.knows(coin_id, fault):
+        return error(404, "coin not found")
+    if request.args.get("vs_currency", "").lower() != "usd":
+        return error(400, "invalid vs_currency")
+    if days is None:
+        return error(400, "invalid days")
+    if days > MAX_CHART_DAYS and not _pro_key():
+        return jsonify(HISTORY_LIMIT_BODY), 401
+    return None
+
+
+def _pro_key() -> bool:
+    """Whether the call carries a paid plan's key (header or query parameter)."""
+    return "x-cg-pro-api-key" in request.headers or "x_cg_pro_api_key" in request.args
 
 
 def _days(raw: str) -> float | None:
@@ -155,53 +184,6 @@ def _days(raw: str) -> float | None:
     except ValueError:
         return None
     return days if 0 < days < float("inf") else None
-
-
-def _control_blueprint(sim: SimulatedCoinGecko) -> Blueprint:
-    control = Blueprint("sim_control", __name__, url_prefix="/_sim")
-
-    @control.get("/calls")
-    def calls() -> Any:
-        counts = sim.calls
-        return {
-            "calls": counts,
-            "total": sum(counts.values()),
-            "last_key_header": sim.last_key_header,
-        }
-
-    @control.get("/served")
-    def served() -> Any:
-        return jsonify(sim.served)
-
-    @control.post("/reset")
-    def reset() -> Any:
-        sim.reset()
-        return {"reset": True}
-
-    @control.get("/fault")
-    def show_fault() -> Any:
-        fault = sim.fault
-        return {"fault": fault.to_json() if fault else None}
-
-    @control.post("/fault")
-    def set_fault() -> Any:
-        payload = request.get_json(silent=True)
-        if not isinstance(payload, dict):
-            return error(400, "expected a JSON object")
-        try:
-            fault = Fault.from_json(payload)
-        except ValueError as exc:
-            return error(400, str(exc))
-        opts = {"coins": sorted(fault.coins), "retry_after": fault.retry_after}
-        sim.set_fault(fault.mode, fault.remaining, delay=fault.delay, **opts)
-        return {"fault": fault.to_json()}
-
-    @control.delete("/fault")
-    def clear_fault() -> Any:
-        sim.clear_fault()
-        return {"fault": None}
-
-    return control
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -237,9 +219,12 @@ class SimulatorServer:
         seed: int = 0,
         extra_coins: int = DEFAULT_EXTRA_COINS,
         base_path: str = "",
+        rate_limit: MinuteLimit | None = None,
         sim: SimulatedCoinGecko | None = None,
     ) -> None:
-        self.sim = sim or SimulatedCoinGecko(seed=seed, extra_coins=extra_coins)
+        self.sim = sim or SimulatedCoinGecko(
+            seed=seed, extra_coins=extra_coins, rate_limit=rate_limit
+        )
         self.host = host
         self.base_path = base_path.rstrip("/")
         self._requested_port = port
@@ -307,8 +292,24 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="synthetic coins sim-coin-0001.. to add to the real catalogue",
     )
     parser.add_argument("--base-path", default="", help='for example "/api/v3"')
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer 429 beyond N data calls per UTC minute (0, the default: no limit)",
+    )
+    parser.add_argument(
+        "--rate-limit-headers",
+        choices=HEADER_STYLES,
+        default="reset",
+        help="what the 429 says: x-ratelimit-* headers, Retry-After, or both",
+    )
     parser.add_argument("--log-level", default="INFO")
-    return parser.parse_args(argv)  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.rate_limit < 0:
+        parser.error("--rate-limit must be 0 (no limit) or a positive number of calls")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,14 +325,16 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         extra_coins=args.coins,
         base_path=args.base_path,
+        rate_limit=MinuteLimit(args.rate_limit or None, args.rate_limit_headers),
     )
     with server:
         _log.warning(
             "coingecko-sim serving SYNTHETIC data (NOT real market prices) at %s "
-            "(seed %d, %d coins)",
+            "(seed %d, %d coins, rate limit %s)",
             server.url,
             args.seed,
             len(server.sim.coin_ids),
+            f"{args.rate_limit}/min" if args.rate_limit else "off",
         )
         while not stop.wait(0.5):
             pass

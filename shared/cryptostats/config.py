@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -58,6 +59,7 @@ class Settings:
     backfill_calls_per_minute: float = 0.0
     """0: the plan's rate (pacing.py); the demo stack sets a fast one for the simulator."""
     history_retention_days: int = 400
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -116,6 +118,7 @@ class Settings:
                 0,
                 36_500,
             ),
+            trusted_proxies=parse_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", "")),
         )
 
     @property
@@ -165,6 +168,19 @@ def parse_coins(raw: str) -> tuple[TrackedCoin, ...]:
     if not specs:
         raise ConfigError("COINS", "at least one coin id is required")
     return tuple(specs)
+
+
+def parse_networks(
+    name: str, raw: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse comma-separated addresses or CIDR networks (empty: none)."""
+    networks = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(name, f"{item!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
 
 
 def _int(name: str, raw: str, low: int, high: int) -> int:

@@ -59,3 +59,36 @@ def test_bench_runs_on_a_tiny_configuration(tmp_path: Path) -> None:
     assert "## Results" in written and "wrk -t2 -c32 -d1s --latency" in written
     assert "cryptostats_dev.bench_app:create_app()" in written
     assert "docs/PERFORMANCE.md" in written and "## Analysis" not in written
+
+
+@pytest.mark.timeout(BENCH_TIMEOUT + 30)
+def test_the_proxy_bench_runs_and_checks_answers(tmp_path: Path) -> None:
+    for tool in ("wrk", "redis-server"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed: run `sudo make system-deps`")
+    from cryptostats_dev.nginx import NginxMissing, nginx_binary
+
+    try:
+        nginx_binary()
+    except NginxMissing as exc:
+        pytest.skip(f"nginx is not installed ({exc})")
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("# Benchmarks\n")
+    cmd = python_module_cmd(
+        "cryptostats_dev.bench_proxy", "--duration", "2", "--output", str(report)
+    )
+    bench = ManagedProcess(cmd, name="bench-proxy", log_path=tmp_path / "bench-proxy.log")
+    try:
+        code = bench.wait(timeout=BENCH_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the proxy bench did not finish in {BENCH_TIMEOUT} s:\n{bench.log_tail()}")
+    finally:
+        bench.stop()
+    assert code in (0, 1), bench.log_tail()  # 1: a target missed on a busy machine
+    text = report.read_text()
+    rows = re.findall(
+        r"^\| `(/api/\w+)\?coin=bitcoin` \|.*\| (\d+) \| (\d+) \| (met|MISSED) \|$", text, re.M
+    )
+    assert [row[0] for row in rows] == ["/api/stats", "/api/deviation"], text
+    for _, checked, wrong, _ in rows:
+        assert int(checked) > 0 and int(wrong) == 0, text

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -107,24 +108,36 @@ def test_api_keys_never_reach_the_request_log(
 # --- the command line --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_main_serves_until_a_signal_then_exits_0(signum: signal.Signals) -> None:
+@contextmanager
+def simulator_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run `python -m cryptostats_dev.simulator` on a free port until it answers /ping."""
     port = free_port()
-    command = [sys.executable, "-m", "cryptostats_dev.simulator", "--port", str(port)]
-    command += ["--seed", "3", "--coins", "10"]
+    command = [sys.executable, "-m", "cryptostats_dev.simulator", "--port", str(port), *args]
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
     )
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                ping = requests.get(f"http://127.0.0.1:{port}/ping", timeout=1)
+                requests.get(f"{url}/ping", timeout=1)
                 break
             except requests.ConnectionError:
                 assert proc.poll() is None, proc.communicate(timeout=5)
                 assert time.monotonic() < deadline, "simulator did not start"
                 time.sleep(0.1)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_main_serves_until_a_signal_then_exits_0(signum: signal.Signals) -> None:
+    with simulator_process("--seed", "3", "--coins", "10") as (proc, url):
+        ping = requests.get(f"{url}/ping", timeout=HTTP_TIMEOUT)
         assert ping.json() == {"gecko_says": "(V3) To the Moon!"}
         proc.send_signal(signum)
         started = time.monotonic()
@@ -132,7 +145,31 @@ def test_main_serves_until_a_signal_then_exits_0(signum: signal.Signals) -> None
         assert time.monotonic() - started < 5
         assert proc.returncode == 0, stderr
         assert "SYNTHETIC" in stderr
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=5)
+
+
+def test_main_applies_the_rate_limit_flag() -> None:
+    with simulator_process("--coins", "0", "--rate-limit", "1") as (_, url):
+        shown = requests.get(f"{url}/_sim/rate_limit", timeout=HTTP_TIMEOUT).json()
+        assert shown == {"rate_limit": {"per_minute": 1, "headers": "reset"}}
+        params = {"vs_currency": "usd", "ids": "bitcoin"}
+        # three calls a few ms apart cross at most one minute boundary: one is refused
+        answers = [
+            requests.get(f"{url}/coins/markets", params=params, timeout=HTTP_TIMEOUT)
+            for _ in range(3)
+        ]
+        refused = [a for a in answers if a.status_code == 429]
+        assert refused and {a.status_code for a in answers} == {200, 429}
+        assert refused[0].headers["x-ratelimit-remaining"] == "0"
+        assert refused[0].json()["status"]["error_code"] == 429
+
+
+def test_charts_over_http_with_a_pro_key(server: SimulatorServer) -> None:
+    url = f"{server.url}/coins/solana/market_chart"
+    params = {"vs_currency": "usd", "days": "max"}
+    keyless = requests.get(url, params=params, timeout=HTTP_TIMEOUT)
+    assert keyless.status_code == 401
+    pro = requests.get(url, params=params, headers={"x-cg-pro-api-key": "k"}, timeout=HTTP_TIMEOUT)
+    assert pro.status_code == 200
+    prices = pro.json()["prices"]
+    assert len(prices) > 365 * 5
+    assert server.sim.served[-1]["chart"]["points"] == len(prices)

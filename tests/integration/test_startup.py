@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -51,7 +52,9 @@ def test_health_check_command_follows_the_heartbeat(real_redis_server: RedisServ
     assert done.returncode == 0 and "healthy" in done.stdout
     client.set(KEY, Heartbeat(time.time() - 60, 900).encode())
     done = healthcheck(real_redis_server.url)
-    assert done.returncode == 1 and "60 s old" in done.stderr
+    assert done.returncode == 1 and re.search(
+        r"\b6[0-2] s old", done.stderr
+    )  # 60 s (or a slow run)
     client.close()
     real_redis_server.stop()
     assert healthcheck(real_redis_server.url).returncode == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +14,12 @@ LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
 
 @pytest.mark.parametrize(
     ("remote", "headers"),
-    [("10.0.0.7", {}), ("127.0.0.1", {"X-Forwarded-For": "203.0.113.9"}), ("::2", {})],
+    [
+        ("10.0.0.7", {}),
+        ("127.0.0.1", {"X-Real-IP": "203.0.113.9"}),
+        ("127.0.0.1", {"Forwarded": "for=203.0.113.9"}),
+        ("::2", {}),
+    ],
 )
 def test_only_direct_local_requests_are_answered(
     harness: Harness, remote: str, headers: dict[str, str]
@@ -48,3 +54,15 @@ def test_a_held_claim_is_a_409(harness: Harness) -> None:
     claim.client.set(claim.key, "another-process", px=60_000)
     resp = harness.client.post("/api/admin/backfill", environ_base=LOOPBACK)
     assert resp.status_code == 409 and "another backfill" in resp.get_json()["error"]
+
+
+def test_a_request_through_a_trusted_local_proxy_is_refused(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness(env={"TRUSTED_PROXIES": "127.0.0.1"})
+    resp = h.client.post(
+        "/api/admin/backfill",
+        headers={"X-Forwarded-For": "127.0.0.1"},
+        environ_base=LOOPBACK,
+    )
+    assert resp.status_code == 403

@@ -72,3 +72,20 @@ def test_large_body_is_json_413(harness: Harness) -> None:
 
 def test_get_is_405(harness: Harness) -> None:
     assert harness.client.get("/api/ask").status_code == 405
+
+
+BLANKS = [" ", "\t\n", "\x1d\x1e", "\x1c\x1f ", "\x85", "\u2028\u3000", "\ufeff", "\xa0"]
+"""Queries with no character to read: blank by Python's `str.isspace`, Unicode's White_Space or
+ECMAScript's `\\s` (schema validators), so the server and the OpenAPI document agree."""
+
+
+@pytest.mark.parametrize("query", BLANKS)
+def test_a_blank_query_is_a_400_and_the_document_says_so(harness: Harness, query: str) -> None:
+    import jsonschema_rs
+
+    resp = harness.client.post("/api/ask", json={"query": query})
+    assert resp.status_code == 400
+    assert resp.get_json() == {"error": '"query" must be a non-empty string'}
+    spec = harness.client.get("/openapi.json").get_json()
+    pattern = spec["components"]["schemas"]["AskRequest"]["properties"]["query"]["pattern"]
+    assert not jsonschema_rs.is_valid({"type": "string", "pattern": pattern}, query)

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
@@ -25,6 +25,14 @@ SECRET_NAME = re.compile(r"KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL")
 
 TOKEN_RUN = re.compile(r"[^\s,=:./?]{16,}")
 """A long run without separators; with letters and digits mixed it looks like a key or password."""
+
+INTERPOLATION = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?::([?-])([^}]*))?\}")
+"""`${NAME}`, `${NAME:-default}` and `${NAME:?error}`: the forms this compose file uses."""
+
+SECRETS = ("REDIS_PASSWORD", "MONGO_ROOT_PASSWORD", "MONGO_APP_PASSWORD", "MONGO_REPLICA_KEY")
+"""Variables compose needs from the operator; `.env` leaves them empty."""
+
+TEST_SECRETS = {name: f"test-{name.lower().replace('_', '-')}" for name in SECRETS}
 
 APP_DOCKERFILES = {
     "api-server/Dockerfile": "api_server",
@@ -62,12 +70,29 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def environment(service: dict[str, Any]) -> dict[str, str]:
-    """Return a service's `environment:` as a mapping, whichever form the file uses."""
+def interpolate(text: str, values: dict[str, str]) -> str:
+    """Apply Compose's variable interpolation; raise KeyError where `${NAME:?...}` is empty."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, kind, argument = match.groups()
+        value = values.get(name, "")
+        if kind == "?" and not value:
+            raise KeyError(f"{name}: {argument}")
+        return value or (argument if kind == "-" else "")
+
+    return INTERPOLATION.sub(replace, text)
+
+
+def environment(service: dict[str, Any], values: dict[str, str] | None = None) -> dict[str, str]:
+    """Return a service's `environment:` as a mapping, interpolated with test secrets."""
     env = service.get("environment") or {}
     if isinstance(env, list):
-        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-    return {name: "" if value is None else str(value) for name, value in env.items()}
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    values = TEST_SECRETS if values is None else values
+    return {
+        name: interpolate("" if value is None else str(value), values)
+        for name, value in env.items()
+    }
 
 
 def healthy_dependencies(service: dict[str, Any]) -> set[str]:
@@ -178,25 +203,32 @@ def test_mongo_keeps_its_data_in_a_named_volume(compose: dict[str, Any]) -> None
 
 
 def test_services_wait_for_healthy_dependencies(services: dict[str, dict[str, Any]]) -> None:
-    assert {"redis", "mongo"} <= healthy_dependencies(services["api"])
-    assert "redis" in healthy_dependencies(services["worker"])
-
-
-def test_api_publishes_port_3000_and_binds_it_inside_the_container(
-    services: dict[str, dict[str, Any]],
-) -> None:
     for name in ("api", "api-offline"):
-        ports = [str(port) for port in services[name]["ports"]]
-        assert any(port.endswith(":3000") for port in ports), f"{name}: {ports}"
+        assert "redis" in healthy_dependencies(services[name])
+        init = services[name]["depends_on"]["mongo-init"]
+        assert init["condition"] == "service_completed_successfully", name
+    assert "mongo" in healthy_dependencies(services["mongo-init"])
+    assert "redis" in healthy_dependencies(services["worker"])
+    assert {"api", "api-offline"} <= healthy_dependencies(services["proxy"])
+
+
+def test_only_the_proxy_publishes_a_port(services: dict[str, dict[str, Any]]) -> None:
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}
+    assert [interpolate(str(port), {}) for port in services["proxy"]["ports"]] == ["3000:8080"]
+    for name in ("api", "api-offline"):
         env = environment(services[name])
         assert env["API_PORT"] == "3000" and env["API_HOST"] == "0.0.0.0", name
+        assert "3000" in [str(port) for port in services[name]["expose"]]
 
 
 def test_app_services_reach_backing_services_by_name(services: dict[str, dict[str, Any]]) -> None:
     for name in ("api", "api-offline", "worker"):
         env = environment(services[name])
         assert urlparse(env["REDIS_URL"]).hostname == "redis", name
-        assert urlparse(env["MONGO_URI"]).hostname == "mongo", name
+    for name in ("api", "api-offline"):
+        assert urlparse(environment(services[name])["MONGO_URI"]).hostname == "mongo", name
+    assert "MONGO_URI" not in environment(services["worker"]), "the worker needs no database"
 
 
 def test_app_services_stop_gracefully(services: dict[str, dict[str, Any]]) -> None:
@@ -328,3 +360,148 @@ def test_dotenv_holds_no_secret(dotenv: dict[str, str]) -> None:
 )
 def test_secret_check_flags_keys_and_credentials(name: str, value: str) -> None:
     assert secret_problems({name: value})
+
+
+# --- proxy, replicas, replica set, secrets, hardening (issue 15) -------------------------------
+
+EXACT_IMAGE = re.compile(r"[a-z0-9./-]+:\d+\.\d+\.\d+(-[a-z0-9.]+)?")
+"""An image pinned to an exact version (`nginx:1.27.3-alpine`), never a moving tag."""
+
+DOCKERFILE_BASE = re.compile(r"python:\d+\.\d+\.\d+-slim-[a-z]+")
+"""The Dockerfiles' base image, pinned to an exact Python and Debian release."""
+
+
+def limits(service: dict[str, Any]) -> dict[str, Any]:
+    return dict(((service.get("deploy") or {}).get("resources") or {}).get("limits") or {})
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["proxy", "redis", "mongo", "mongo-2", "mongo-3", "mongo-init", "api", "api-offline", "worker",
+     "coingecko-sim"],
+)  # fmt: skip
+def test_every_service_is_hardened(services: dict[str, dict[str, Any]], name: str) -> None:
+    service = services[name]
+    assert service.get("read_only") is True, f"{name}: read-only root filesystem"
+    assert service.get("cap_drop") == ["ALL"], f"{name}: drop every capability"
+    assert "no-new-privileges:true" in service.get("security_opt", []), name
+    user = str(service.get("user", "0")).split(":")[0]
+    assert user.isdigit() and int(user) != 0, f"{name}: runs as root"
+    assert {"cpus", "memory", "pids"} <= limits(service).keys(), f"{name}: {limits(service)}"
+    options = service["logging"]["options"]
+    assert (
+        service["logging"]["driver"] == "json-file" and options["max-size"] and options["max-file"]
+    )
+    for mount in service.get("tmpfs", []):
+        assert "size=" in mount, f"{name}: bound the tmpfs {mount}"
+    if "image" in service:
+        assert EXACT_IMAGE.fullmatch(service["image"]), f"{name}: pin {service['image']} exactly"
+
+
+@pytest.mark.parametrize("relative", sorted(APP_DOCKERFILES))
+def test_dockerfile_bases_are_pinned(relative: str) -> None:
+    bases = [
+        args.split()[0] for keyword, args in instructions(ROOT / relative) if keyword == "FROM"
+    ]
+    assert bases and all(DOCKERFILE_BASE.fullmatch(base) for base in bases), bases
+
+
+def test_api_replicas_sit_behind_the_proxy(
+    services: dict[str, dict[str, Any]], dotenv: dict[str, str]
+) -> None:
+    for name in ("api", "api-offline"):
+        api = services[name]
+        assert interpolate(str(api["deploy"]["replicas"]), {}) == "2", "API_REPLICAS defaults to 2"
+        assert interpolate(str(api["deploy"]["replicas"]), {"API_REPLICAS": "5"}) == "5"
+        assert "api-upstream" in api["networks"]["frontend"]["aliases"]
+    assert dotenv["API_REPLICAS"] == "2"
+    assert environment(services["proxy"])["API_UPSTREAM"] == "api-upstream:3000"
+    assert services["worker"]["deploy"]["replicas"] == 1, "exactly one worker"
+
+
+def test_the_api_believes_only_the_proxys_address(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    import ipaddress
+
+    proxy_ip = services["proxy"]["networks"]["frontend"]["ipv4_address"]
+    subnet = compose["networks"]["frontend"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(proxy_ip) in ipaddress.ip_network(subnet)
+    for name in ("api", "api-offline"):
+        assert environment(services[name])["TRUSTED_PROXIES"] == proxy_ip
+
+
+def test_the_proxy_renders_the_one_template_the_tests_use(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from cryptostats_dev.nginx import TEMPLATE, placeholders
+
+    proxy = services["proxy"]
+    mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in proxy["volumes"]}
+    template = "./" + str(TEMPLATE.relative_to(ROOT))
+    assert mounts[template] == "/etc/nginx/templates/cryptostats.conf.template"
+    env = environment(proxy)
+    assert placeholders() <= env.keys(), f"unset: {placeholders() - env.keys()}"
+    # The image substitutes only variables matching this filter: every placeholder must, and no
+    # nginx variable ($host, $remote_addr...) may be touched.
+    assert all(re.search(env["NGINX_ENVSUBST_FILTER"], name) for name in placeholders())
+    assert not re.search(env["NGINX_ENVSUBST_FILTER"], "HOSTNAME")
+    assert mounts["./api-server/api_server/static"] == env["STATIC_ROOT"] + "/static"
+
+
+def test_backing_services_are_on_an_internal_network_only(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    assert compose["networks"]["backend"]["internal"] is True
+    for name in ("redis", "mongo", "mongo-2", "mongo-3", "worker"):
+        assert services[name]["networks"] == ["backend"], name
+
+
+def test_mongo_runs_a_replica_set_with_majority_writes(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("mongo", "mongo-2", "mongo-3"):
+        command = " ".join(services[name]["command"])
+        assert "--replSet rs0" in command and "--keyFile" in command, name
+    assert services["mongo-2"]["profiles"] == services["mongo-3"]["profiles"] == ["ha"]
+    assert not services["mongo"].get("profiles"), "one member by default"
+    for name in ("api", "api-offline"):
+        query = parse_qs(urlparse(environment(services[name])["MONGO_URI"]).query)
+        assert query["replicaSet"] == ["rs0"], name
+        assert query["w"] == ["majority"] and query["retryWrites"] == ["true"], name
+
+
+def test_the_stack_initiates_its_replica_set_idempotently(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    init = services["mongo-init"]
+    assert init["restart"] == "no"
+    script_mount = next(volume for volume in init["volumes"] if volume.endswith(".js:ro"))
+    script = (ROOT / script_mount.split(":")[0]).read_text(encoding="utf-8")
+    assert script_mount.split(":")[1] in init["command"]
+    assert "NotYetInitialized" in script and "rs.initiate(" in script, "initiate only once"
+    assert "getUser(APP_USER) === null" in script, "create the user only once"
+    for member in ("mongo-2", "mongo-3"):
+        assert f'"{member}:27017"' in script
+        assert init["depends_on"][member] == {"condition": "service_healthy", "required": False}
+
+
+def test_secrets_come_from_the_operator_and_fail_safe(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]], dotenv: dict[str, str]
+) -> None:
+    assert {spec["environment"] for spec in compose["secrets"].values()} == set(SECRETS)
+    for name in SECRETS:
+        assert dotenv[name] == "", f"{name} must stay empty in the committed .env"
+    # An empty password stops `docker compose up` instead of starting an open Redis or MongoDB.
+    for name in ("api", "api-offline", "worker"):
+        with pytest.raises(KeyError, match="REDIS_PASSWORD"):
+            environment(services[name], {**TEST_SECRETS, "REDIS_PASSWORD": ""})
+    for name in ("api", "api-offline"):
+        with pytest.raises(KeyError, match="MONGO_APP_PASSWORD"):
+            environment(services[name], {**TEST_SECRETS, "MONGO_APP_PASSWORD": ""})
+    assert "requirepass" in " ".join(services["redis"]["command"])
+    assert "test -s /run/secrets/redis_password" in " ".join(services["redis"]["command"])
+    assert "/run/secrets/redis_password" in " ".join(services["redis"]["healthcheck"]["test"])
+    mongo_env = environment(services["mongo"])
+    assert mongo_env["MONGO_INITDB_ROOT_PASSWORD_FILE"] == "/run/secrets/mongo_root_password"
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    for name in SECRETS:
+        assert TEST_SECRETS[name] not in text

@@ -92,6 +92,21 @@ def test_one_access_line_per_request_with_its_id(
     assert first["status"] == 404 and first["request_id"] == "req-1"
     assert first["duration_ms"] >= 0 and first["level"] == "INFO"
     assert requests_logged[1]["request_id"] != "req-1"
+    assert first["client"] == "127.0.0.1"
+
+
+def test_the_access_log_names_the_client_only_through_a_trusted_proxy(
+    make_harness: Callable[..., Harness], log_lines: Callable[[], list[dict]]
+) -> None:
+    harness = make_harness({"TRUSTED_PROXIES": "127.0.0.1"})
+    harness.client.get("/health", headers={"X-Forwarded-For": "203.0.113.7"})
+    harness.client.get(
+        "/health",
+        headers={"X-Forwarded-For": "203.0.113.8"},
+        environ_base={"REMOTE_ADDR": "192.0.2.1"},
+    )
+    clients = [line["client"] for line in log_lines() if line.get("event") == "request"]
+    assert clients == ["203.0.113.7", "192.0.2.1"]
 
 
 def test_every_line_of_a_request_has_its_id(
@@ -191,9 +206,10 @@ def test_random_methods_do_not_grow_the_metrics(harness: Harness) -> None:
 def test_methods_the_app_routes_keep_their_label(harness: Harness) -> None:
     harness.client.post("/api/ask", json={"query": "price of bitcoin"})
     harness.client.options("/api/stats")
-    harness.client.delete("/api/stats")
+    harness.client.delete("/api/stats")  # DELETE is routed (keys, watchlists): keeps its label
+    harness.client.open("/api/stats", method="PATCH")  # routed nowhere: "other"
     labels = {
         key[1] for key in metric_samples(harness) if key[0] == "cryptostats_http_requests_total"
     }
     methods = {dict(label)["method"] for label in labels}
-    assert methods == {"POST", "OPTIONS", "other"}
+    assert methods == {"POST", "OPTIONS", "DELETE", "other"}

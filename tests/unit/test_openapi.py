@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from api_server import create_app
+from api_server.access_config import AccessSettings
 from api_server.app_state import state_of
 from api_server.store import Store
 from cryptostats.config import Settings
@@ -24,6 +25,8 @@ def loaded_app():  # type: ignore[no-untyped-def]
         store=Store(mongomock.MongoClient()["cryptostats"], embedded=True),
         redis_client=fakeredis.FakeRedis(),
         source=source,
+        # Limits off so every example reaches the endpoint; test_limits checks the 429s.
+        access=AccessSettings.from_env({"RATE_LIMIT_WRITES": "off", "RATE_LIMIT_ASK": "off"}),
     )
     state_of(app).ingestor.ingest("test")
     return app
@@ -74,7 +77,25 @@ def test_document_lists_every_endpoint() -> None:
         "/api/ask",
         "/metrics",
         "/ready",
+        "/api/refresh",
+        "/trigger-update",
+        "/api/keys",
+        "/api/keys/{key_id}",
+        "/api/watchlist",
+        "/api/watchlist/{coin}",
     }
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key from POST /api/keys, or the bootstrap ADMIN_API_KEY",
+    }
+    for path in ("/api/keys", "/api/watchlist", "/api/refresh"):
+        for operation in doc["paths"][path].values():
+            if operation.get("security") is not None:
+                assert {"bearer": []} in operation["security"]
+                assert "401" in operation["responses"]
+    assert "429" in doc["paths"]["/api/refresh"]["post"]["responses"]
+    assert "429" in doc["paths"]["/api/ask"]["post"]["responses"]
     stats = doc["components"]["schemas"]["Stats"]
     assert set(stats["properties"]) == {"price", "marketCap", "24hChange"}
     assert stats["additionalProperties"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -51,7 +52,9 @@ def test_a_stale_or_missing_heartbeat_is_reported_but_not_required(running: Harn
     beat(running, 60)
     resp = running.client.get("/ready")
     worker = resp.get_json()["checks"]["worker"]
-    assert not worker["ok"] and "60 s old" in worker["error"]
+    assert not worker["ok"] and re.search(
+        r"\b6[0-2] s old", worker["error"]
+    )  # 60 s (or a slow run)
     assert resp.status_code == 200
     running.redis.delete(heartbeat_key("crypto.update"))
     worker = running.client.get("/ready").get_json()["checks"]["worker"]

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,10 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from werkzeug.datastructures import Headers
-from werkzeug.test import TestResponse
 
 from cryptostats_dev.market import DAY_MS, FIVE_MINUTES_MS, HOUR_MS
 from cryptostats_dev.sim_state import SimulatedCoinGecko
-from cryptostats_dev.simulator import create_app
+from tests.unit.sim_client import T0, Answer, ManualClock, SimClient
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI_FILE = ROOT.parent / "shared" / "reference" / "coingecko-public-api-v3.yml"
@@ -82,48 +78,6 @@ def nullable(node: Any) -> Any:
     if isinstance(node, list):
         return [nullable(item) for item in node]
     return node
-
-
-@dataclass
-class Answer:
-    """What a test reads of a response, named as in requests."""
-
-    status_code: int
-    headers: Headers
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-    def raise_for_status(self) -> None:
-        assert self.status_code < 400, f"HTTP {self.status_code}: {self.text}"
-
-
-class SimClient:
-    """A SimulatedCoinGecko behind its app, called through Flask's test client."""
-
-    def __init__(self, sim: SimulatedCoinGecko, base_path: str = "") -> None:
-        self.sim = sim
-        self.prefix = base_path.rstrip("/")
-        self.slow_waits = threading.Event()
-        app = create_app(sim, base_path=base_path, shutdown=self.slow_waits)
-        self.client = app.test_client()
-
-    def get(self, path: str, **params: Any) -> Answer:
-        return self._answer(self.client.get(self._url(path), query_string=params))
-
-    def post(self, path: str, json: Any = None) -> Answer:
-        return self._answer(self.client.post(self._url(path), json=json))
-
-    def delete(self, path: str) -> Answer:
-        return self._answer(self.client.delete(self._url(path)))
-
-    def _url(self, path: str) -> str:
-        return path if path.startswith("/_sim/") else self.prefix + path
-
-    @staticmethod
-    def _answer(response: TestResponse) -> Answer:
-        return Answer(response.status_code, response.headers, response.get_data(as_text=True))
 
 
 @pytest.fixture
@@ -265,7 +219,7 @@ def test_paging_without_ids_walks_every_coin_once(full_server: SimClient) -> Non
     assert {"bitcoin", "ethereum", "polygon-ecosystem-token"} <= set(ids)
 
 
-def test_walk_is_deterministic_given_seed_and_calls() -> None:
+def test_prices_are_deterministic_given_seed_and_times() -> None:
     def run(seed: int) -> list[Any]:
         sim = SimulatedCoinGecko(seed=seed, extra_coins=5, now_ms=lambda: 1_750_000_000_000)
         return [
@@ -279,12 +233,17 @@ def test_walk_is_deterministic_given_seed_and_calls() -> None:
     assert run(3) != run(4)
 
 
-def test_reset_restarts_prices_but_not_the_clock(server: SimClient) -> None:
+def test_reset_forgets_the_calls_but_not_the_price_path() -> None:
+    server = SimClient(SimulatedCoinGecko(seed=7, extra_coins=5, now_ms=ManualClock(T0)))
     first = markets(server, ids="bitcoin")[0]
     server.sim.reset()
+    assert server.sim.calls == {} and server.sim.served == []
     again = markets(server, ids="bitcoin")[0]
-    assert again["current_price"] == first["current_price"]
-    assert parse_iso(again["last_updated"]) > parse_iso(first["last_updated"])
+    stamps = [parse_iso(row["last_updated"]) for row in (first, again)]
+    assert stamps[1] > stamps[0], "the clock goes on"
+    for row, stamp in zip((first, again), stamps, strict=True):
+        ms = int(stamp.timestamp() * 1000)
+        assert row["current_price"] == server.sim.price_at("bitcoin", ms)
 
 
 @pytest.mark.parametrize(
@@ -303,7 +262,8 @@ def test_market_chart_granularity(
     assert set(body) == {"prices", "market_caps", "total_volumes"}
     times = [t for t, _ in body["prices"]]
     assert expected_points <= len(times) <= expected_points + 2
-    assert all(b - a == interval for a, b in zip(times[:-2], times[1:-1], strict=True))
+    gaps = [b - a for a, b in zip(times[:-2], times[1:-1], strict=True)]
+    assert all(abs(gap - interval) < 90_000 for gap in gaps), "snapshots are 1-90 s late"
     assert 0 < times[-1] - times[-2] <= interval
     assert abs(times[-1] / 1000 - time.time()) < 60, "the last point is now"
     for series in body.values():

@@ -19,6 +19,7 @@ class CoinCard {
       h(
         "header",
         { class: "coin-head" },
+        h("button", { type: "button", class: "star", "aria-pressed": "false", "aria-label": `Watch ${coin}`, text: "☆" }),
         h("h2", { class: "coin-name", id: `coin-${coin}` }),
         h("span", { class: "coin-symbol", dataset: { field: "symbol" } }),
         h("span", { class: "age", dataset: { field: "age" } }),

@@ -1,6 +1,7 @@
 // The dashboard: polls the API every few seconds with conditional requests, draws what changed,
 // and says plainly when the API cannot be reached.
 
+import { KeySetting, RefreshControl, Stars } from "./actions.js";
 import { Unreachable, getJSON } from "./api.js";
 import { Assistant } from "./assistant.js";
 import { CoinBoard } from "./cards.js";
@@ -16,6 +17,23 @@ const RANGE_KEY = "cryptostats.days";
 const byId = (id) => document.getElementById(id);
 const board = new CoinBoard(byId("coins"));
 const statusPanel = new StatusPanel();
+const keySetting = new KeySetting({
+  form: byId("key-form"),
+  input: byId("key-input"),
+  forget: byId("key-forget"),
+  note: byId("key-note"),
+  onChange: () => {
+    stars.load();
+    refreshControl.load();
+  },
+});
+const stars = new Stars(byId("coins"), keySetting);
+const refreshControl = new RefreshControl({
+  button: byId("refresh-now"),
+  note: byId("refresh-note"),
+  keySetting,
+  pollNow: () => poll(),
+});
 const state = { days: storedRange(), lastSuccess: null, downSince: null, timer: null, running: false };
 
 /** Milliseconds between polls: 5 s, or `?refresh=<seconds>` (1 to 300) from the address. */
@@ -72,7 +90,9 @@ async function refresh() {
     if (coins.changed) {
       board.update(coins.body.coins);
       showSource(coins.body.coins);
+      stars.draw();
     }
+    refreshControl.dataShown(coins.body.coins);
     tick(); // figures and their ages change together, before the charts load
     await refreshHistory();
   }
@@ -152,6 +172,7 @@ async function poll() {
 function tick() {
   board.showAges(ageOf, statusPanel.interval());
   statusPanel.tick();
+  refreshControl.tick();
 }
 
 function setupRange() {
@@ -176,6 +197,8 @@ new Assistant({
   examples: byId("ask-examples"),
   result: byId("ask-result"),
 });
+stars.load();
+refreshControl.load();
 setInterval(tick, TICK_MS);
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") poll();
