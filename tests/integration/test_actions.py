@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from cryptostats_dev.lab import Lab, Simulator
+from cryptostats_dev.brokers import RedisServer
+from cryptostats_dev.lab import Lab
+from cryptostats_dev.lab import SimulatorProcess as Simulator
 from cryptostats_dev.procs import (
     LOCALHOST,
     ManagedProcess,
-    RedisServer,
     free_port,
     python_module_cmd,
     wait_for_http,
