@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from cryptostats_dev.lab import Lab, Simulator
+from cryptostats_dev.brokers import RedisServer
+from cryptostats_dev.lab import Lab, SimulatorProcess
 from cryptostats_dev.procs import (
     LOCALHOST,
     ManagedProcess,
-    RedisServer,
     free_port,
     python_module_cmd,
     wait_for_http,
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 ADMIN_KEY = "integration-admin-key-0123456789abcdef"
 
 
-def markets_served(sim: Simulator) -> list[dict]:
+def markets_served(sim: SimulatorProcess) -> list[dict]:
     return [e for e in sim.served() if e["path"] == "/coins/markets" and e["status"] == 200]
 
 
