@@ -93,6 +93,16 @@ def render_table(outcomes: list[Outcome]) -> str:
     return "\n".join(rows)
 
 
+def outcome_of(scenario: Scenario, lab: Lab) -> tuple[Outcome, bool]:
+    """Run one scenario; return its row and whether it failed (a skip is a row, not a failure)."""
+    try:
+        return scenario(lab), False
+    except ScenarioFailed as exc:
+        return Outcome(scenario.__name__, f"FAILED: {exc}"), True
+    except ScenarioSkipped as exc:
+        return Outcome(scenario.__name__, f"skipped: {exc}"), False
+
+
 def run_all(logs: Path, names: list[str] | None = None) -> tuple[list[Outcome], int]:
     """Run the scenarios (all, or those named), each with its own redis-server."""
     outcomes, failures = [], 0
@@ -101,13 +111,8 @@ def run_all(logs: Path, names: list[str] | None = None) -> tuple[list[Outcome], 
             continue
         started = time.monotonic()
         with RedisServer() as server, lab_for(server, logs / scenario.__name__) as lab:
-            try:
-                outcome = scenario(lab)
-            except ScenarioFailed as exc:
-                failures += 1
-                outcome = Outcome(scenario.__name__, f"FAILED: {exc}")
-            except ScenarioSkipped as exc:
-                outcome = Outcome(scenario.__name__, f"skipped: {exc}")
+            outcome, failed = outcome_of(scenario, lab)
+        failures += failed
         print(f"{scenario.__name__}: {outcome.outcome} ({time.monotonic() - started:.1f} s)",
               file=sys.stderr, flush=True)  # fmt: skip
         outcomes.append(outcome)
