@@ -45,7 +45,7 @@ test-unit: $(STAMP) $(CHECKOV_STAMP) ## Run the unit tests only
 test-integration: $(STAMP) ## Run the integration tests only (real processes)
 	$(BIN)/pytest tests/integration
 
-faults: $(STAMP) ## Run the fault scenarios with real processes and print their table (about 2 min)
+faults: $(STAMP) ## Run the fault scenarios with real processes and print their table (about 4 min)
 	$(BIN)/python -m cryptostats_dev.faults
 
 bench: $(STAMP) ## Benchmark the real stack with wrk, directly and through nginx; write BENCHMARKS.md

@@ -1,9 +1,16 @@
 """`GET /ready`: can this process serve fresh data? One JSON body naming every check.
 
-Required checks decide the status (200 ready, 503 not): Redis answers, the store answers, this
-process's subscriber thread is alive and subscribed, and every tracked coin has data younger than
-STALE_AFTER_INTERVALS update intervals. The worker's heartbeat and the last ingest are reported for
-the operator but do not make the API unready: restarting the API would not fix either.
+Required checks decide the status (200 ready, 503 not). In the default mode, `fresh`: Redis
+answers, the store answers, this process's subscriber thread is alive and subscribed, and every
+tracked coin has data younger than STALE_AFTER_INTERVALS update intervals. The worker's heartbeat
+and the last ingest are reported for the operator but do not make the API unready: restarting the
+API would not fix either.
+
+`?mode=serving` asks the question of a load balancer's readiness probe: can this process answer
+reads from stored data? Only the store is required. Redis, the subscriber and the data's age are
+still checked and reported, but they are shared by every replica: when the worker or CoinGecko
+stops, every replica's data ages at once, and taking them all out of service would stop serving
+data that is slightly old but still there (and still correct about its own age).
 """
 
 from __future__ import annotations
@@ -13,31 +20,52 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from flask import Response, json
+from flask import Response, json, request
 from flask_smorest import Blueprint
 
 from api_server.app_state import AppState, app_state
-from api_server.docs import REQUEST_ID_PARAM, header_refs
-from api_server.errors import StoreUnavailable
+from api_server.docs import REQUEST_ID_PARAM, header_refs, query_param
+from api_server.errors import InvalidRequest, StoreUnavailable
 from api_server.report import IngestReport
-from api_server.schemas import ReadinessSchema
+from api_server.schemas import ErrorSchema, ReadinessSchema
 from api_server.times import ready_time
 from cryptostats.heartbeat import HEARTBEAT_MAX_AGE, read_heartbeat
+
+ERROR_HEADERS = header_refs("X-Request-ID")
 
 bp = Blueprint("readiness", __name__, description="Readiness of this API process")
 
 STALE_AFTER_INTERVALS = 2
 """Data older than this many update intervals is stale: at least one trigger was missed."""
 
+MODES = ("fresh", "serving")
+"""`?mode=`: fresh (the default) requires fresh data; serving requires only a readable store."""
+
+SERVING_REQUIRES = frozenset({"store"})
+"""The checks that decide the status in the serving mode."""
+
+
+MODE_PARAM = query_param(
+    "mode",
+    {"type": "string", "enum": list(MODES), "default": "fresh"},
+    "fresh: every check but the worker's and the last ingest's is required (data younger than 2 "
+    "update intervals); serving: only the store is, the others are reported (for load balancer "
+    "readiness probes: stale data is still served).",
+)
+
 
 @bp.route("/ready", methods=["GET"])
-@bp.doc(parameters=[REQUEST_ID_PARAM])
+@bp.doc(parameters=[REQUEST_ID_PARAM, MODE_PARAM])
 @bp.alt_response(
     200,
     schema=ReadinessSchema,
-    description="Every required check passes: redis, store, subscriber, fresh data",
+    description="Every required check passes (fresh: redis, store, subscriber, fresh data; "
+    "serving: store)",
     headers=header_refs("X-Request-ID"),
     success=True,
+)
+@bp.alt_response(
+    400, schema=ErrorSchema, description="an unknown or repeated mode", headers=ERROR_HEADERS
 )
 @bp.alt_response(
     503,
@@ -47,6 +75,7 @@ STALE_AFTER_INTERVALS = 2
 )
 def ready() -> Response:
     """Answer 200 when every required check passes, else 503; always name every check."""
+    mode = _mode()
     found = app_state()
     interval = found.settings.update_interval_seconds
     store = store_check(found)
@@ -59,9 +88,22 @@ def ready() -> Response:
         "worker": worker_check(found),
         "lastIngest": last_ingest_check(found, from_store=store["ok"]),
     }
+    if mode == "serving":
+        for name, check in checks.items():
+            check["required"] = name in SERVING_REQUIRES
     is_ready = all(check["ok"] for check in checks.values() if check["required"])
-    body = {"status": "ready" if is_ready else "not ready", "checks": checks}
+    body = {"status": "ready" if is_ready else "not ready", "mode": mode, "checks": checks}
     return Response(json.dumps(body), status=200 if is_ready else 503, mimetype="application/json")
+
+
+def _mode() -> str:
+    values = request.args.getlist("mode")
+    if len(values) > 1:
+        raise InvalidRequest("give the query parameter 'mode' once")
+    mode = values[0].strip() if values else "fresh"
+    if mode not in MODES:
+        raise InvalidRequest(f"query parameter 'mode' must be one of: {', '.join(MODES)}")
+    return mode
 
 
 def redis_check(client: redis.Redis) -> dict[str, Any]:

@@ -198,6 +198,7 @@ class ReadinessSchema(ma.Schema):
     """Whether this process can serve fresh data, with every check named."""
 
     status = fields.String(required=True, validate=validate.OneOf(("ready", "not ready")))
+    mode = fields.String(required=True, validate=validate.OneOf(("fresh", "serving")))
     checks = fields.Dict(
         keys=fields.String(), values=fields.Nested(ReadinessCheckSchema), required=True
     )

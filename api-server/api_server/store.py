@@ -3,24 +3,37 @@
 Every query here runs identically on MongoDB and on mongomock (the embedded store): plain
 find/sort/limit, insert_one, replace_one with upsert, and regular (not time-series) indexes.
 Every method raises StoreUnavailable (a store error, never an HTTP one) when the store cannot be
-reached, and returns typed records, never raw documents. Nothing the ingest runs grows with the
-history: a history record's `_id` is its (coin, observedAt) key, so a duplicate is caught by the
-primary key (mongomock checks a unique secondary index by scanning the whole collection), and
-each snapshot carries the newest prices it was computed from, so the ingest never sorts the
-history.
+reached, and returns typed records, never raw documents. Writes use majority write concern and
+retryable writes and reads whatever the URI says (`client_options`), and every method survives a
+replica-set primary step-down: `StoreRetry` runs it again, briefly and within a budget, when it met
+a lost primary or connection (`retryable`); when no primary can be found at all it fails at once.
+
+Nothing the ingest runs grows with the history: a history record's `_id` is its (coin,
+observedAt) key, so a duplicate is caught by the primary key (mongomock checks a unique secondary
+index by scanning the whole collection), and each snapshot carries the newest prices it was
+computed from, so the ingest never sorts the history.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import mongomock
 import pymongo
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from bson import ObjectId
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
 from api_server.domain import CoinLabel, Observation, Snapshot
 from api_server.errors import StoreUnavailable
@@ -36,6 +49,15 @@ SERVER_SELECTION_TIMEOUT_MS = 2500
 
 SOCKET_TIMEOUT_MS = 5000
 """How long one store operation may take on an open connection."""
+
+RETRY_ATTEMPTS = 3
+"""Attempts of one store operation met by a step-down (a new primary is elected in seconds)."""
+
+RETRY_BUDGET_SECONDS = 3.0
+"""No retry starts later than this after the operation's first attempt."""
+
+RETRY_BACKOFF_SECONDS = 0.2
+"""Pause before the first retry, doubled before each next one."""
 
 HISTORY = "prices"
 SNAPSHOTS = "latest"
@@ -70,6 +92,80 @@ def from_bson_time(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def client_options() -> dict[str, Any]:
+    """Return the MongoClient options the API always uses, whatever MONGO_URI says."""
+    return {
+        "w": "majority",
+        "retryWrites": True,
+        "retryReads": True,
+        "serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+        "connectTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+        "socketTimeoutMS": SOCKET_TIMEOUT_MS,
+        "appname": "cryptostats-api",
+    }
+
+
+def retryable(exc: PyMongoError) -> bool:
+    """Whether an operation that raised exc may succeed if run again soon (a step-down).
+
+    A lost primary (`NotPrimaryError`) or connection (`AutoReconnect`, `ConnectionFailure`), or
+    an error MongoDB labels `RetryableWriteError`. Not a server-selection timeout: pymongo has
+    already waited SERVER_SELECTION_TIMEOUT_MS for a primary, so none exists and the caller
+    should hear so at once (a read answers 503).
+    """
+    if isinstance(exc, ServerSelectionTimeoutError):
+        return False
+    return isinstance(exc, ConnectionFailure) or exc.has_error_label("RetryableWriteError")
+
+
+@dataclass(frozen=True)
+class StoreRetry:
+    """How a store operation met by a step-down is retried: bounded in attempts and time."""
+
+    attempts: int = RETRY_ATTEMPTS
+    budget_seconds: float = RETRY_BUDGET_SECONDS
+    backoff_seconds: float = RETRY_BACKOFF_SECONDS
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+
+    def delay(self, attempt: int) -> float:
+        """Return the pause before attempt number `attempt` (2 for the first retry)."""
+        return self.backoff_seconds * 2 ** (attempt - 2)
+
+    def run(self, operation: Callable[[], R], name: str) -> R:
+        """Run operation, again after a retryable store error while attempts and budget last."""
+        started = self.clock()
+        attempt = 1
+        while True:
+            try:
+                return operation()
+            except StoreUnavailable as exc:
+                cause = exc.__cause__
+                if not isinstance(cause, PyMongoError) or not retryable(cause):
+                    raise
+                attempt += 1
+                pause = self.delay(attempt)
+                if attempt > self.attempts or self.clock() - started + pause > self.budget_seconds:
+                    log.warning("store %s: %s; giving up after %d attempts", name, exc, attempt - 1)
+                    raise
+                log.warning("store %s: %s; retrying in %.1f s", name, exc, pause)
+                self.sleep(pause)
+
+
+def _retried(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """Run a Store method through the store's StoreRetry."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.retry.run(lambda: method(self, *args, **kwargs), method.__name__)
+
+    return wrapper
+
+
 @contextmanager
 def _translated_errors() -> Iterator[None]:
     try:
@@ -83,9 +179,12 @@ def _translated_errors() -> Iterator[None]:
 class Store:
     """Market data in one MongoDB database (real or embedded)."""
 
-    def __init__(self, database: Any, *, embedded: bool = False) -> None:
+    def __init__(
+        self, database: Any, *, embedded: bool = False, retry: StoreRetry | None = None
+    ) -> None:
         self.db = database
         self.embedded = embedded
+        self.retry = retry or StoreRetry()
 
     @classmethod
     def connect(cls, mongo_uri: str | None, db_name: str) -> Store:
@@ -93,15 +192,11 @@ class Store:
         if mongo_uri is None:
             return cls(mongomock.MongoClient()[db_name], embedded=True)
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-            mongo_uri,
-            serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
-            connectTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
-            socketTimeoutMS=SOCKET_TIMEOUT_MS,
-            appname="cryptostats-api",
-            connect=False,
+            mongo_uri, connect=False, **client_options()
         )
         return cls(client[db_name])
 
+    @_retried
     def ensure_indexes(self, retention_days: int = 0) -> None:
         """Create the indexes the queries rely on, and the TTL index of retention; idempotent."""
         with _translated_errors():
@@ -117,11 +212,13 @@ class Store:
             )
             self.db[INGESTS].create_index([("startedAt", pymongo.DESCENDING)], name="startedAt")
 
+    @_retried
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
         with _translated_errors():
             self.db.client.admin.command("ping")
 
+    @_retried
     def add_observation(self, obs: Observation) -> bool:
         """Append an observation; return False when (coin, observedAt) is already stored."""
         doc = {
@@ -143,6 +240,7 @@ class Store:
             return False
         return True
 
+    @_retried
     def set_deviation(self, obs: Observation) -> None:
         """Record the deviation served after a coin's first record (one update by `_id`)."""
         with _translated_errors():
@@ -151,6 +249,7 @@ class Store:
                 {"$set": {"deviation": obs.deviation}},
             )
 
+    @_retried
     def recent_observations(self, coin: str, limit: int) -> list[Observation]:
         """Return the newest trigger records of a coin (never backfilled ones), newest first."""
         with _translated_errors():
@@ -162,11 +261,13 @@ class Store:
             )
             return [_observation(doc) for doc in cursor]
 
+    @_retried
     def count_observations(self, coin: str) -> int:
         """Return how many records (trigger and backfilled) of a coin are stored."""
         with _translated_errors():
             return int(self.db[HISTORY].count_documents({"coin": coin}))
 
+    @_retried
     def expire_records(self, coin: str, times: list[datetime], retention_days: int) -> None:
         """Give trigger records that left the deviation window their expireAt (MongoDB only).
 
@@ -182,6 +283,7 @@ class Store:
                     {"_id": history_id(coin, moment)}, {"$set": {EXPIRE_FIELD: expiry}}
                 )
 
+    @_retried
     def touch_series(self, coins: list[str], now: datetime) -> None:
         """Mark coins' history as changed now (the version /api/history's ETag carries).
 
@@ -193,12 +295,14 @@ class Store:
         with _translated_errors():
             self.db[SERIES].update_one({"_id": SERIES_DOC}, {"$set": stamps}, upsert=True)
 
+    @_retried
     def series_versions(self) -> dict[str, datetime]:
         """Return when each coin's history last changed."""
         with _translated_errors():
             doc = self.db[SERIES].find_one({"_id": SERIES_DOC}) or {}
         return {str(k): from_bson_time(v) for k, v in doc.items() if k != "_id"}
 
+    @_retried
     def save_snapshot(self, snap: Snapshot) -> None:
         """Replace the served snapshot of a coin."""
         newest = snap.newest
@@ -220,6 +324,7 @@ class Store:
         with _translated_errors():
             self.db[SNAPSHOTS].replace_one({"_id": snap.coin}, doc, upsert=True)
 
+    @_retried
     def snapshots(self, *, with_window: bool = False) -> dict[str, Snapshot]:
         """Return every stored snapshot by coin, with its price window only when asked."""
         projection = None if with_window else {"window": 0}
@@ -227,10 +332,18 @@ class Store:
             return {doc["_id"]: _snapshot(doc) for doc in self.db[SNAPSHOTS].find({}, projection)}
 
     def record_ingest(self, report: LoggedReport) -> None:
-        """Append an ingest report to the ingest log."""
-        with _translated_errors():
-            self.db[INGESTS].insert_one(report.to_dict())
+        """Append an ingest report to the ingest log (once, even when a retry repeats it)."""
+        self._insert_ingest({"_id": ObjectId(), **report.to_dict()})
 
+    @_retried
+    def _insert_ingest(self, doc: dict[str, Any]) -> None:
+        try:
+            with _translated_errors():
+                self.db[INGESTS].insert_one(doc)
+        except DuplicateKeyError:
+            pass  # an earlier attempt wrote it before its connection was lost
+
+    @_retried
     def recent_ingests(self, limit: int) -> list[IngestReport]:
         """Return the newest ingest reports of any process, newest first."""
         with _translated_errors():

@@ -24,17 +24,10 @@ from pathlib import Path
 
 import requests
 
-from cryptostats.messages import UpdateTrigger
 from cryptostats_dev.brokers import RedisServer
+from cryptostats_dev.lab import Api, Lab
 from cryptostats_dev.nginx import NginxProxy
-from cryptostats_dev.procs import (
-    LOCALHOST,
-    ManagedProcess,
-    free_port,
-    python_module_cmd,
-    wait_for_http,
-    wait_until,
-)
+from cryptostats_dev.procs import LOCALHOST, python_module_cmd, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 """The repository root, where BENCHMARKS.md lives."""
@@ -42,6 +35,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SECTION_START = "<!-- bench_proxy:start -->"
 SECTION_END = "<!-- bench_proxy:end -->"
 """Markers of this module's section in BENCHMARKS.md (replaced on every run)."""
+
+BENCH_ENV: dict[str, str | None] = {
+    "INGEST_CLAIM_SECONDS": "0.2",
+    "LOG_LEVEL": "WARNING",
+    "TRUSTED_PROXIES": LOCALHOST,
+}
+"""What the bench's API processes set on top of the lab's environment."""
 
 ENDPOINTS = ("/api/stats?coin=bitcoin", "/api/deviation?coin=bitcoin")
 """The read endpoints measured."""
@@ -137,68 +137,39 @@ def run_wrk(url: str, seconds: int, connections: int) -> Wrk:
 
 
 class Stack:
-    """redis-server, the simulator and one API on core 0, with its processes stopped on close."""
+    """redis-server, the simulator, API processes and nginx on core 0, in one `Lab`."""
 
     def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.processes: list[ManagedProcess] = []
         self.redis = RedisServer(log_path=logs / "redis.log")
-        sim_port = free_port()
-        self.sim_url = f"http://{LOCALHOST}:{sim_port}"
-        sim_cmd = python_module_cmd("cryptostats_dev.simulator", "--port", str(sim_port))
-        self._start("simulator", sim_cmd, {})
-        wait_for_http(f"{self.sim_url}/ping", 20, process=self.processes[-1])
+        self.lab = Lab(self.redis.url, logs, redis_server=self.redis, defaults=BENCH_ENV)
+        try:
+            self.sim = self.lab.simulator()
+        except BaseException:
+            self.close()
+            raise
+        self._apis = 0
 
-    def _start(self, name: str, cmd: list[str], env: dict[str, str | None]) -> ManagedProcess:
-        process = ManagedProcess(cmd, name=name, env=env, log_path=self.logs / f"{name}.log")
-        self.processes.append(process)
-        return process
+    def api(self, extra_args: Sequence[str] = ()) -> Api:
+        """Start the API under gunicorn on core 0 and return it once it has data."""
+        self._apis += 1
+        cmd = python_module_cmd("gunicorn", "--config", "python:api_server.gunicorn_conf")
+        api = self.lab.api(
+            self.sim, f"api-{self._apis}", cmd=on_cores([*cmd, *extra_args], "0"), timeout=30
+        )
+        wait_until(lambda: api.get(ENDPOINTS[0], timeout=5).ok, 30, "first data")
+        return api
 
-    def api(self, extra_args: Sequence[str] = (), **env: str) -> str:
-        """Start the API under gunicorn on core 0 and return its URL once it has data."""
-        port = free_port()
-        cmd = [*python_module_cmd("gunicorn", "--config", "python:api_server.gunicorn_conf")]
-        base_env: dict[str, str | None] = {
-            "REDIS_URL": self.redis.url,
-            "MONGO_URI": None,
-            "COINGECKO_API_URL": self.sim_url,
-            "COINGECKO_API_KEY": None,
-            "COINS": None,
-            "API_HOST": LOCALHOST,
-            "API_PORT": str(port),
-            "UPDATE_INTERVAL_SECONDS": "3600",
-            "INGEST_CLAIM_SECONDS": "0.2",
-            "LOG_LEVEL": "WARNING",
-            "TRUSTED_PROXIES": LOCALHOST,
-            **env,
-        }
-        process = self._start(f"api-{port}", on_cores([*cmd, *extra_args], "0"), base_env)
-        url = f"http://{LOCALHOST}:{port}"
-        wait_for_http(f"{url}/health", 30, process=process)
-        wait_until(lambda: requests.get(f"{url}{ENDPOINTS[0]}", timeout=5).ok, 30, "first data")
-        return url
+    def proxy(self, api: Api) -> NginxProxy:
+        """Start nginx (one worker) on the API's core, in front of it."""
+        return self.lab.proxy(api, wrap=lambda cmd: on_cores(cmd, "0"))
 
     def publish(self) -> None:
         """Publish one update trigger on the default channel."""
-        import redis
-
-        client = redis.Redis.from_url(self.redis.url)
-        try:
-            client.publish("crypto.update", UpdateTrigger().encode())
-        finally:
-            client.close()
+        self.lab.publish()
 
     def close(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
+        self.lab.close()
         self.redis.cleanup()
-
-
-def proxy_on_core0(api_url: str) -> NginxProxy:
-    """Start nginx (one worker) on the API's core, in front of api_url."""
-    proxy = NginxProxy(api_url.removeprefix("http://"), start=False)
-    proxy.cmd = on_cores(proxy.cmd, "0")
-    return proxy.start()
 
 
 def check_answers(
@@ -221,8 +192,9 @@ def check_answers(
 
 def measure_endpoints(stack: Stack, seconds: int, connections: int) -> list[Row]:
     """Measure each read endpoint directly and through the proxy, checking the proxy's answers."""
-    api_url = stack.api()
-    proxy = proxy_on_core0(api_url)
+    api = stack.api()
+    api_url = api.url
+    proxy = stack.proxy(api)
     rows = []
     try:
         for endpoint in ENDPOINTS:
@@ -256,14 +228,14 @@ def measure_matrix(stack: Stack, seconds: int, connections: int) -> list[tuple[s
     for label, worker_class, processes, threads in MATRIX:
         args = ["--worker-class", worker_class, "--workers", str(processes)]
         args += ["--threads", str(threads)]
-        api_url = stack.api(args)
-        proxy = proxy_on_core0(api_url)
+        api = stack.api(args)
+        proxy = stack.proxy(api)
         try:
-            direct = run_wrk(f"{api_url}/health", seconds, connections)
+            direct = run_wrk(f"{api.url}/health", seconds, connections)
             proxied = run_wrk(f"{proxy.url}/health", seconds, connections)
         finally:
             proxy.cleanup()
-            stack.processes[-1].stop()
+            api.process.stop()
         results.append((f"{label} {processes}x{threads}", direct, proxied))
     return results
 

@@ -120,7 +120,11 @@ def trigger_burst_two_apis(lab: Lab) -> Outcome:
     first = lab.api(sim, name="api-1", INGEST_CLAIM_SECONDS=claim)
     second = lab.api(sim, name="api-2", INGEST_CLAIM_SECONDS=claim)
     wait_until(lambda: lab.subscribers() == 2, 10, "both APIs to subscribe", error=ScenarioFailed)
-    time.sleep(float(claim) + 0.2)  # let the start-up claim expire
+    # The second API's start-up catch-up finds the first's claim and is retried when it ends:
+    # wait for both catch-ups, then for the last one's claim window to end.
+    wait_for_data(first)
+    wait_for_data(second)
+    time.sleep(float(claim) + 0.2)
     calls = sim.total_calls()
     started = time.monotonic()
     for _ in range(20):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptostats_dev.lab import Api, SimulatorProcess
 from cryptostats_dev.procs import wait_until
@@ -24,6 +25,33 @@ RECOVERY_LIMIT = 5.0
 
 class ScenarioFailed(AssertionError):
     """A scenario saw behaviour the service promises not to have."""
+
+
+class ScenarioSkipped(Exception):
+    """A scenario cannot run on this machine (a tool is missing); the message names why."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def covered_by(test: str) -> Callable[[F], F]:
+    """Mark a scenario that `test` (a test file) already runs in `make test`.
+
+    `make faults` runs it like any other; `tests/integration/test_faults.py` skips it, so that
+    `make test` does not run it twice.
+    """
+
+    def mark(scenario: F) -> F:
+        scenario.covered_by = test  # type: ignore[attr-defined]
+        return scenario
+
+    return mark
+
+
+def covered_elsewhere(scenario: Callable[..., Any]) -> str | None:
+    """Return the test file that already runs scenario in `make test`, if any."""
+    test = getattr(scenario, "covered_by", None)
+    return test if isinstance(test, str) else None
 
 
 def expect(condition: object, message: str) -> None:

@@ -1,11 +1,13 @@
 """Fault scenarios against real processes: redis-server, the simulator, the API, the worker.
 
 Each scenario starts what it needs in a `Lab`, breaks something, checks what the service stored and
-reported, and returns one `Outcome` row; a failed check raises `ScenarioFailed`. The same
-functions back `tests/integration/test_faults.py` and `make faults` (`python -m
-cryptostats_dev.faults`), which prints the table kept in docs/RELIABILITY.md. This module is the
-runner and the table; the scenarios live in fault_broker.py, fault_upstream.py and
-fault_hostile.py, their shared checks in fault_common.py.
+reported, and returns one `Outcome` row; a failed check raises `ScenarioFailed`, a missing tool
+`ScenarioSkipped` (a row that names why, not a failure). The same functions back
+`tests/integration/test_faults.py` and `make faults` (`python -m cryptostats_dev.faults`), which
+prints the table kept in docs/RELIABILITY.md; a scenario another integration test already runs
+(`covered_by`) runs in `make faults` only. This module is the runner and the table; the scenarios
+live in fault_broker.py, fault_write_path.py, fault_upstream.py, fault_hostile.py and
+proxy_faults.py, their shared checks in fault_common.py.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from cryptostats_dev.fault_broker import (
     trigger_burst_two_apis,
     triggers_lost_during_outage,
 )
-from cryptostats_dev.fault_common import Outcome, ScenarioFailed
+from cryptostats_dev.fault_common import Outcome, ScenarioFailed, ScenarioSkipped
 from cryptostats_dev.fault_hostile import hostile_input
 from cryptostats_dev.fault_upstream import (
     store_unreachable,
@@ -38,7 +40,9 @@ from cryptostats_dev.fault_upstream import (
     upstream_server_error,
     upstream_slow,
 )
+from cryptostats_dev.fault_write_path import crash_after_ingest, nested_messages
 from cryptostats_dev.lab import Lab, lab_for
+from cryptostats_dev.proxy_faults import slow_clients
 
 Scenario = Callable[[Lab], Outcome]
 
@@ -47,6 +51,8 @@ SCENARIOS: list[Scenario] = [
     triggers_lost_during_outage,
     api_down_while_worker_ticks,
     trigger_burst_two_apis,
+    crash_after_ingest,
+    nested_messages,
     upstream_rate_limit,
     upstream_rate_limit_long,
     upstream_rate_limit_reset,
@@ -58,6 +64,7 @@ SCENARIOS: list[Scenario] = [
     upstream_null_fields,
     store_unreachable,
     hostile_input,
+    slow_clients,
 ]
 """Every scenario, in the order of the table."""
 
@@ -86,6 +93,16 @@ def render_table(outcomes: list[Outcome]) -> str:
     return "\n".join(rows)
 
 
+def outcome_of(scenario: Scenario, lab: Lab) -> tuple[Outcome, bool]:
+    """Run one scenario; return its row and whether it failed (a skip is a row, not a failure)."""
+    try:
+        return scenario(lab), False
+    except ScenarioFailed as exc:
+        return Outcome(scenario.__name__, f"FAILED: {exc}"), True
+    except ScenarioSkipped as exc:
+        return Outcome(scenario.__name__, f"skipped: {exc}"), False
+
+
 def run_all(logs: Path, names: list[str] | None = None) -> tuple[list[Outcome], int]:
     """Run the scenarios (all, or those named), each with its own redis-server."""
     outcomes, failures = [], 0
@@ -94,11 +111,8 @@ def run_all(logs: Path, names: list[str] | None = None) -> tuple[list[Outcome], 
             continue
         started = time.monotonic()
         with RedisServer() as server, lab_for(server, logs / scenario.__name__) as lab:
-            try:
-                outcome = scenario(lab)
-            except ScenarioFailed as exc:
-                failures += 1
-                outcome = Outcome(scenario.__name__, f"FAILED: {exc}")
+            outcome, failed = outcome_of(scenario, lab)
+        failures += failed
         print(f"{scenario.__name__}: {outcome.outcome} ({time.monotonic() - started:.1f} s)",
               file=sys.stderr, flush=True)  # fmt: skip
         outcomes.append(outcome)

@@ -1,8 +1,9 @@
 """The one orchestrator of real processes: integration tests, fault scenarios, bench, make run.
 
 A `Lab` runs, against one Redis, the CoinGecko simulator, API processes (`python -m api_server`,
-or another command such as the bench's gunicorn app) and workers (`python -m worker_server`), and
-stops them all. `SimulatorProcess` and `Api` wrap what a caller asks of those processes.
+or another command such as the bench's gunicorn app), workers (`python -m worker_server`) and
+nginx in front of an API (deploy/nginx's template), and stops them all. `SimulatorProcess` and
+`Api` wrap what a caller asks of those processes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import requests
 
 from cryptostats.messages import UpdateTrigger
 from cryptostats_dev.brokers import RedisServer
+from cryptostats_dev.nginx import NginxProxy
 from cryptostats_dev.procs import (
     DEFAULT_STOP_TIMEOUT,
     LOCALHOST,
@@ -243,6 +245,30 @@ class Lab:
         """Start the worker (`python -m worker_server`)."""
         return self.start(name, self.commands.worker, self.env(extra))
 
+    def proxy(
+        self,
+        upstream: Api | str,
+        *,
+        wrap: Callable[[list[str]], list[str]] | None = None,
+        **options: Any,
+    ) -> NginxProxy:
+        """Start nginx in front of an API (or a host:port) and wait until it listens.
+
+        `options` go to `NginxProxy` (port, limits, overrides...); `wrap` rewrites its command
+        (the bench pins it to a core). `close()` stops it and removes its folder.
+        """
+        target = upstream.url.removeprefix("http://") if isinstance(upstream, Api) else upstream
+        proxy = NginxProxy(target, start=False, **options)
+        if wrap is not None:
+            proxy.cmd = wrap(proxy.cmd)
+        if self.cancel is not None and self.cancel.is_set():
+            raise WaitCancelled("stop requested during start-up")
+        self.processes.append(proxy)
+        proxy.start()
+        if self.on_start is not None:
+            self.on_start(proxy)
+        return proxy
+
     def publish(self, channel: str = CHANNEL) -> int:
         """Publish one update trigger; return how many subscribers received it."""
         return int(self.client.publish(channel, UpdateTrigger().encode()))
@@ -259,6 +285,8 @@ class Lab:
         """Stop every process, newest first, telling `on_stopped` each exit code."""
         for process in reversed(self.processes):
             code = process.stop(timeout)
+            if isinstance(process, NginxProxy):
+                process.cleanup()  # its temp prefix: configuration, cache, logs
             if on_stopped is not None:
                 on_stopped(process, code)
 

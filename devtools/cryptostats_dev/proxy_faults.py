@@ -5,20 +5,29 @@ request; idle connections send nothing at all. Whenever the server drops one, it
 at once, so the server faces `slow + idle` hostile connections for the whole run. Meanwhile a
 normal client reads at a steady pace and every latency and error is recorded. Run it against the
 API directly (gunicorn's threads are held: the normal client times out) and through the proxy
-(nginx holds them cheaply: the normal client does not notice).
+(nginx holds them cheaply: the normal client does not notice). `slow_clients` is the fault
+scenario `make faults` runs (`python -m cryptostats_dev.proxy_faults` prints both rows).
 """
 
 from __future__ import annotations
 
 import socket
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
+
+from cryptostats_dev.brokers import RedisServer
+from cryptostats_dev.fault_common import Outcome, ScenarioSkipped, covered_by, expect
+from cryptostats_dev.lab import Lab, lab_for
+from cryptostats_dev.nginx import NginxMissing, nginx_binary
+from cryptostats_dev.procs import LOCALHOST, wait_until
 
 TRICKLE_SECONDS = 1.0
 """Seconds between two header lines of a slow-header connection."""
@@ -28,6 +37,15 @@ NORMAL_PAUSE_SECONDS = 0.02
 
 NORMAL_TIMEOUT_SECONDS = 5.0
 """How long the normal client waits for one answer before counting an error."""
+
+SCENARIO_SECONDS = 20.0
+"""How long the fault scenario holds the hostile connections (each way)."""
+
+P99_LIMIT_MS = 100.0
+"""The normal client's p99 through the proxy must stay under this."""
+
+PROXY_TESTS = "tests/integration/test_proxy.py"
+"""Runs the same scenario through nginx in `make test`."""
 
 
 @dataclass
@@ -191,37 +209,49 @@ TABLE_HEADER = (
 """Header of the rows SlowClientReport.row() writes."""
 
 
-def run_scenario(seconds: float = 20.0) -> list[SlowClientReport]:
-    """Start redis, the simulator, an API and nginx; run the scenario through nginx, then direct."""
-    import tempfile
-    from pathlib import Path
-
-    from cryptostats_dev.brokers import RedisServer
-    from cryptostats_dev.lab import lab_for
-    from cryptostats_dev.nginx import NginxProxy
-    from cryptostats_dev.procs import LOCALHOST, wait_until
-
-    logs = Path(tempfile.mkdtemp(prefix="cryptostats-proxy-faults-"))
-    with RedisServer() as broker, lab_for(broker, logs) as lab:
-        api = lab.api(lab.simulator(), TRUSTED_PROXIES=LOCALHOST)
-        wait_until(lambda: api.get("/api/stats?coin=bitcoin").ok, 15, "first data")
-        proxy = NginxProxy(api.url.removeprefix("http://"))
-        try:
-            through = slow_client_scenario(proxy.url, seconds=seconds, label="through nginx")
-        finally:
-            proxy.cleanup()
-        direct = slow_client_scenario(api.url, seconds=seconds, label="API alone (gunicorn)")
+def run_scenario(lab: Lab, seconds: float = SCENARIO_SECONDS) -> list[SlowClientReport]:
+    """Start the simulator, an API and nginx in lab; run the scenario through nginx, then direct."""
+    api = lab.api(lab.simulator(), TRUSTED_PROXIES=LOCALHOST)
+    wait_until(lambda: api.get("/api/stats?coin=bitcoin").ok, 15, "first data")
+    proxy = lab.proxy(api)
+    try:
+        through = slow_client_scenario(proxy.url, seconds=seconds, label="through nginx")
+    finally:
+        proxy.cleanup()
+    direct = slow_client_scenario(api.url, seconds=seconds, label="API alone (gunicorn)")
     return [through, direct]
+
+
+@covered_by(PROXY_TESTS)
+def slow_clients(lab: Lab) -> Outcome:
+    """50 slow-header + 50 idle connections for 20 s, through nginx and to the API alone."""
+    try:
+        nginx_binary()
+    except NginxMissing as exc:
+        raise ScenarioSkipped(f"nginx is not installed ({exc})") from None
+    through, direct = run_scenario(lab)
+    expect(through.requests > 100, f"the normal client made only {through.requests} requests")
+    expect(not through.errors, f"errors through nginx: {through.errors[:5]}")
+    expect(through.p99_ms < P99_LIMIT_MS, f"p99 through nginx: {through.p99_ms:.1f} ms")
+    return Outcome(
+        f"{through.slow} slow-header + {through.idle} idle connections for "
+        f"{through.seconds:.0f} s, through nginx",
+        f"normal client: {through.requests} requests, 0 errors, p50 {through.p50_ms:.1f} ms, "
+        f"p99 {through.p99_ms:.1f} ms; {through.reopened} hostile reconnects. API alone: "
+        f"{len(direct.errors)} of {direct.requests} requests failed",
+    )
 
 
 def main() -> int:
     """Print the slow-client table: through the proxy, then the API alone."""
-    reports = run_scenario()
+    logs = Path(tempfile.mkdtemp(prefix="cryptostats-proxy-faults-"))
+    with RedisServer() as broker, lab_for(broker, logs) as lab:
+        reports = run_scenario(lab)
     print(TABLE_HEADER)
     for report in reports:
         print(report.row())
     through = reports[0]
-    return 0 if not through.errors and through.p99_ms < 100 else 1
+    return 0 if not through.errors and through.p99_ms < P99_LIMIT_MS else 1
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ import pytest
 import requests
 
 from cryptostats_dev.brokers import RedisServer
-from cryptostats_dev.lab import Lab
-from cryptostats_dev.lab import SimulatorProcess as Simulator
+from cryptostats_dev.lab import Lab, SimulatorProcess
 from cryptostats_dev.procs import (
     LOCALHOST,
     ManagedProcess,
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.integration
 ADMIN_KEY = "integration-admin-key-0123456789abcdef"
 
 
-def markets_served(sim: Simulator) -> list[dict]:
+def markets_served(sim: SimulatorProcess) -> list[dict]:
     return [e for e in sim.served() if e["path"] == "/coins/markets" and e["status"] == 200]
 
 

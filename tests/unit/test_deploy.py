@@ -126,7 +126,8 @@ def test_the_api_deployment() -> None:
     api = by_kind("Deployment")["cryptostats-api"]
     assert api["spec"]["replicas"] == 3
     (container,) = containers(api)
-    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    # Stale data is still served: readiness requires only the store (/ready's serving mode).
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready?mode=serving"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
     assert {"cpu", "memory"} <= container["resources"]["requests"].keys()

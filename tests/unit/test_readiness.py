@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import ANY
 
 import mongomock
 import pytest
@@ -116,3 +117,45 @@ def test_store_outage_is_503_and_the_api_recovers_by_itself(
     report = h.state.ingestor.ingest("next trigger")
     assert report is not None and report.outcome == "ok"
     assert h.store.count_observations("bitcoin") == 2
+
+
+def test_serving_mode_stays_ready_on_stale_data_and_still_reports_it(running: Harness) -> None:
+    running.state.ingestor.now = lambda: datetime(2020, 1, 1, tzinfo=UTC)
+    running.source.prices = lambda coin, n: 7.0
+    running.ingest("long ago")
+    assert running.client.get("/ready").status_code == 503  # the default mode: fresh data
+    resp = running.client.get("/ready?mode=serving")
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert body["status"] == "ready" and body["mode"] == "serving"
+    data = body["checks"]["data"]
+    assert data["ok"] is False and data["required"] is False
+    assert data["coins"]["bitcoin"]["fresh"] is False and data["coins"]["bitcoin"]["ageSeconds"] > 0
+    assert running.client.get("/api/stats?coin=bitcoin").get_json()["price"] == 7.0
+
+
+def test_serving_mode_requires_only_the_store(make_harness: Callable[..., Harness]) -> None:
+    store = FlakyStore(mongomock.MongoClient()["flaky"], embedded=True)
+    h = make_harness(store=store)  # no subscriber thread, no heartbeat, no data
+    body = h.client.get("/ready?mode=serving").get_json()
+    assert body["status"] == "ready"
+    assert {name for name, check in body["checks"].items() if check["required"]} == {"store"}
+    assert not body["checks"]["subscriber"]["ok"] and not body["checks"]["data"]["ok"]
+    store.down = True
+    resp = h.client.get("/ready?mode=serving")
+    assert resp.status_code == 503 and not resp.get_json()["checks"]["store"]["ok"]
+
+
+def test_the_default_mode_is_fresh_and_says_so(running: Harness) -> None:
+    body = running.client.get("/ready").get_json()
+    assert body["mode"] == "fresh"
+    assert running.client.get("/ready?mode=fresh").get_json() == {**body, "checks": ANY}
+    required = {name for name, check in body["checks"].items() if check["required"]}
+    assert required == {"redis", "store", "subscriber", "data"}
+
+
+@pytest.mark.parametrize("query", ["mode=lenient", "mode=", "mode=serving&mode=fresh"])
+def test_an_unknown_or_repeated_mode_is_a_json_400(harness: Harness, query: str) -> None:
+    resp = harness.client.get(f"/ready?{query}")
+    assert resp.status_code == 400
+    assert "mode" in resp.get_json()["error"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -251,24 +250,29 @@ def test_reset_forgets_the_calls_but_not_the_price_path() -> None:
     [(1, FIVE_MINUTES_MS, 288), (30, HOUR_MS, 720), (365, DAY_MS, 365)],
 )
 def test_market_chart_granularity(
-    server: SimClient,
     openapi: dict[str, Any],
     days: int,
     interval: int,
     expected_points: int,
 ) -> None:
-    body = get(server, "/coins/bitcoin/market_chart", vs_currency="usd", days=days).json()
-    jsonschema.validate(body, response_schema(openapi, "/coins/{id}/market_chart"))
-    assert set(body) == {"prices", "market_caps", "total_volumes"}
-    times = [t for t, _ in body["prices"]]
-    assert expected_points <= len(times) <= expected_points + 2
-    gaps = [b - a for a, b in zip(times[:-2], times[1:-1], strict=True)]
-    assert all(abs(gap - interval) < 90_000 for gap in gaps), "snapshots are 1-90 s late"
-    assert 0 < times[-1] - times[-2] <= interval
-    assert abs(times[-1] / 1000 - time.time()) < 60, "the last point is now"
-    for series in body.values():
-        assert [t for t, _ in series] == times
-        assert all(isinstance(v, float) and v > 0 for _, v in series)
+    clock = ManualClock(T0)
+    server = SimClient(SimulatedCoinGecko(seed=7, extra_coins=5, now_ms=clock))
+    # "Now" at every 20 s of one 5-minute slot: before and after that slot's snapshot (1-90 s late).
+    for _ in range(16):
+        clock.advance(20)
+        body = get(server, "/coins/bitcoin/market_chart", vs_currency="usd", days=days).json()
+        jsonschema.validate(body, response_schema(openapi, "/coins/{id}/market_chart"))
+        assert set(body) == {"prices", "market_caps", "total_volumes"}
+        times = [t for t, _ in body["prices"]]
+        assert expected_points <= len(times) <= expected_points + 2
+        gaps = [b - a for a, b in zip(times[:-2], times[1:-1], strict=True)]
+        assert all(abs(gap - interval) < 90_000 for gap in gaps), "snapshots are 1-90 s late"
+        # Before this slot's snapshot, the last one is the slot before's: up to 90 s older.
+        assert 0 < times[-1] - times[-2] <= interval + 90_000
+        assert times[-1] == clock.ms, "the last point is now"
+        for series in body.values():
+            assert [t for t, _ in series] == times
+            assert all(isinstance(v, float) and v > 0 for _, v in series)
 
 
 def test_market_chart_limits_history_to_365_days(server: SimClient) -> None:
