@@ -16,10 +16,13 @@ import redis
 from flask import Flask, request
 from werkzeug.exceptions import RequestURITooLarge
 
-from api_server import ask, contract, market, observability, readiness, status
+from api_server import admin, ask, contract, market, observability, readiness, status
 from api_server.access_config import AccessSettings
 from api_server.actions import install_actions
 from api_server.app_state import AppState, attach, state_of
+from api_server.backfill import BackfillClaim, Backfiller, ChartSource
+from api_server.backfill_job import BackfillJob
+from api_server.buckets import MemoryBuckets, open_buckets
 from api_server.claim import IngestClaim, RedisClaim
 from api_server.coingecko import CoinGeckoClient, FetchBudget
 from api_server.dashboard import bp as dashboard_bp
@@ -27,11 +30,15 @@ from api_server.docs import create_api
 from api_server.forwarded import trust_proxies
 from api_server.handlers import register_error_handlers
 from api_server.history import History
-from api_server.ingest import Ingestor, MarketSource
+from api_server.ingest import BackfillSink, Ingestor, MarketSource
 from api_server.listener import POLL_SECONDS
+from api_server.market_chart import MarketChartClient
 from api_server.metrics import Metrics
 from api_server.observability import install_observability
+from api_server.pacing import CallSpacer
 from api_server.read_model import ReadModel, ReadModelListener
+from api_server.rebuild import rebuild_missing
+from api_server.redis_keys import backfill_claim_key
 from api_server.request_guard import RequestGuard
 from api_server.store import Store
 from api_server.subscriber import Subscriber
@@ -62,6 +69,7 @@ def create_app(
     source: MarketSource | None = None,
     claim: IngestClaim | None = None,
     poll_seconds: float | None = None,
+    charts: ChartSource | None = None,
     access: AccessSettings | None = None,
 ) -> Flask:
     """Build the app; collaborators default to real clients made from settings.
@@ -84,7 +92,7 @@ def create_app(
     source = source or CoinGeckoClient(settings)
     _warn_if_not_coingecko(settings)
     try:
-        store.ensure_indexes()
+        store.ensure_indexes(settings.history_retention_days)
     except Exception as exc:  # the store may come up later; reads answer 503 until then
         log.warning("could not create indexes yet: %s", exc)
     state = build_state(
@@ -94,10 +102,12 @@ def create_app(
         source=source,
         claim=claim,
         poll_seconds=POLL_SECONDS if poll_seconds is None else poll_seconds,
+        charts=charts or MarketChartClient(settings),
     )
     attach(app, state)
     metrics = Metrics(state.read_model, settings.coin_names)
     state.ingestor.listeners.append(metrics.observe_ingest)
+    state.backfill.listeners.append(lambda r: metrics.observe_backfill(r.outcome, r.total_points))
     install_observability(app, metrics)
 
     @app.before_request
@@ -117,6 +127,7 @@ def create_app(
         redis_client=redis_client,
     )
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(admin.bp)
     register_error_handlers(app)
     app.wsgi_app = RequestGuard(app.wsgi_app, max_body_bytes=MAX_BODY_BYTES)  # type: ignore[method-assign]
     return app
@@ -130,6 +141,7 @@ def build_state(
     source: MarketSource,
     claim: IngestClaim | None,
     poll_seconds: float,
+    charts: ChartSource,
 ) -> AppState:
     """Wire the write path (subscriber -> ingestor) and the read side (read model, history)."""
     origin = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -140,6 +152,11 @@ def build_state(
         lease_seconds=FetchBudget.for_interval(settings.update_interval_seconds).total
         + LEASE_MARGIN_SECONDS,
     )
+    buckets = open_buckets(store.db, embedded=store.embedded)
+    try:
+        buckets.ensure_indexes()
+    except Exception as exc:  # the store may come up later
+        log.warning("could not create bucket indexes yet: %s", exc)
     ingestor = Ingestor(
         settings=settings,
         source=source,
@@ -147,6 +164,23 @@ def build_state(
         claim=claim,
         redis_client=redis_client,
         origin=origin,
+        buckets=buckets,
+    )
+    backfill = BackfillJob(
+        backfiller=Backfiller(
+            coins=settings.coins,
+            days=settings.backfill_days,
+            charts=charts,
+            history=ingestor.history,
+            buckets=BackfillSink(ingestor),
+            spacer=CallSpacer.for_backfill(settings),
+        ),
+        claim=BackfillClaim(redis_client, backfill_claim_key(settings.redis_channel), origin),
+        ingest_log=store,
+        listeners=[lambda report: ingestor.recent.appendleft(report.as_ingest())],
+        prepare=None
+        if isinstance(buckets, MemoryBuckets)
+        else lambda: rebuild_missing(store.db, buckets, settings.coin_names),
     )
     read_model = ReadModel(store)
     return AppState(
@@ -154,8 +188,9 @@ def build_state(
         store=store,
         redis=redis_client,
         read_model=read_model,
-        history=History(store),
+        history=History(buckets),
         ingestor=ingestor,
+        backfill=backfill,
         subscriber=Subscriber(
             redis_client=redis_client,
             settings=settings,

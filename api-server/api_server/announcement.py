@@ -1,8 +1,9 @@
 """The "ingested" announcement an API process publishes after storing new data.
 
 `{"origin": "<host:pid>"}`; with the embedded store it also carries what was stored
-(`"observations": [[coin, ISO time, price, market cap, 24h change, source], ...]` and
-`"labels": {coin: [symbol, name]}`), so that every embedded-store process stores it too.
+(`"observations": [[coin, ISO time, price, market cap, 24h change, source, volume, deviation],
+...]`, `"labels": {coin: [symbol, name]}` and, for a backfill, `"backfill": [[coin, ISO time,
+price, market cap, volume, source], ...]`), so that every embedded-store process stores it too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api_server.backfill import BackfillRecord
 from api_server.domain import CoinLabel, Observation
 
 MAX_ANNOUNCEMENT_BYTES = 4 * 1024 * 1024
@@ -33,18 +35,27 @@ class Announcement:
     origin: str
     observations: list[Observation] | None = None
     labels: dict[str, CoinLabel] | None = None
+    backfill: list[BackfillRecord] | None = None
 
     def encode(self) -> str:
         """Return the wire form."""
         message: dict[str, Any] = {"origin": self.origin}
         if self.observations is not None:
             message["observations"] = [
-                [o.coin, o.observed_at.isoformat(), o.price, o.market_cap, o.change_24h, o.source]
+                [
+                    *(o.coin, o.observed_at.isoformat(), o.price, o.market_cap, o.change_24h),
+                    *(o.source, o.volume_24h, o.deviation),
+                ]
                 for o in self.observations
             ]
             message["labels"] = {
                 coin: [label.symbol, label.name] for coin, label in (self.labels or {}).items()
             }
+        if self.backfill is not None:
+            message["backfill"] = [
+                [r.coin, r.observed_at.isoformat(), r.price, r.market_cap, r.volume_24h, r.source]
+                for r in self.backfill
+            ]
         return json.dumps(message)
 
 
@@ -59,35 +70,66 @@ def parse_announcement(raw: bytes | str) -> Announcement:
     if not isinstance(payload, dict) or not isinstance(payload.get("origin"), str):
         raise InvalidAnnouncement("no origin")
     rows = payload.get("observations")
-    if rows is None:
+    backfill_rows = payload.get("backfill")
+    if rows is None and backfill_rows is None:
         return Announcement(payload["origin"])
-    if not isinstance(rows, list) or len(rows) > MAX_OBSERVATIONS:
-        raise InvalidAnnouncement(f"observations must be a list of at most {MAX_OBSERVATIONS}")
+    rows = [] if rows is None else rows
+    backfill_rows = [] if backfill_rows is None else backfill_rows
+    for listed in (rows, backfill_rows):
+        if not isinstance(listed, list) or len(listed) > MAX_OBSERVATIONS:
+            raise InvalidAnnouncement(f"records must be a list of at most {MAX_OBSERVATIONS}")
     try:
-        observations = [_observation(row) for row in rows]
+        observations = [_observation(row) for row in rows or []]
+        backfill = [_backfill_record(row) for row in backfill_rows or []]
         labels = {
             str(coin): CoinLabel(symbol=str(pair[0])[:20], name=str(pair[1])[:100])
             for coin, pair in dict(payload.get("labels") or {}).items()
         }
     except (TypeError, ValueError, IndexError, OverflowError):
         raise InvalidAnnouncement("malformed observations") from None
-    return Announcement(payload["origin"], observations, labels)
+    return Announcement(payload["origin"], observations, labels, backfill or None)
 
 
 def _observation(row: list[Any]) -> Observation:
-    coin, at, price, market_cap, change, source = row
+    coin, at, price, market_cap, change, source, *extra = row
     numbers = [float(price), float(market_cap), float(change)]
+    volume, deviation = (_optional(value) for value in (extra + [None, None])[:2])
     # The same rules as an upstream row (coingecko.parse_market_row): Redis is no more trusted.
     if not all(math.isfinite(n) for n in numbers) or not isinstance(coin, str):
         raise ValueError("not an observation")
-    if numbers[0] <= 0 or numbers[1] < 0:
-        raise ValueError("price must be positive and market cap not negative")
-    moment = datetime.fromisoformat(str(at))
+    if numbers[0] <= 0 or numbers[1] < 0 or (volume is not None and volume < 0):
+        raise ValueError("price must be positive, market cap and volume not negative")
     return Observation(
         coin=coin,
-        observed_at=moment if moment.tzinfo else moment.replace(tzinfo=UTC),
+        observed_at=_moment(at),
         price=numbers[0],
         market_cap=numbers[1],
         change_24h=numbers[2],
         source=str(source),
+        volume_24h=volume,
+        deviation=deviation,
     )
+
+
+def _backfill_record(row: list[Any]) -> BackfillRecord:
+    coin, at, price, market_cap, volume, source = row
+    numbers = [float(price), float(market_cap), float(volume)]
+    if not all(math.isfinite(n) for n in numbers) or not isinstance(coin, str):
+        raise ValueError("not a backfilled record")
+    if numbers[0] <= 0 or numbers[1] < 0 or numbers[2] < 0:
+        raise ValueError("price must be positive, market cap and volume not negative")
+    return BackfillRecord(coin, _moment(at), numbers[0], numbers[1], numbers[2], str(source))
+
+
+def _moment(value: Any) -> datetime:
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _optional(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import redis
 from flask import Flask, current_app
 
+from api_server.backfill_job import BackfillJob
 from api_server.history import History
 from api_server.ingest import Ingestor
 from api_server.read_model import ReadModel, ReadModelListener
@@ -31,18 +32,21 @@ class AppState:
     read_model: ReadModel
     history: History
     ingestor: Ingestor
+    backfill: BackfillJob
     subscriber: Subscriber
     read_model_listener: ReadModelListener
     access: Access | None = None
     """Keys, watchlists and the write policy (set by `actions.install_actions`)."""
 
     def start(self) -> None:
-        """Start the background threads: the read model's listener, then the subscriber."""
+        """Start the background threads: the read model's listener, the subscriber, the backfill."""
         self.read_model_listener.start()
         self.subscriber.start()
+        self.backfill.start()
 
     def stop(self) -> None:
         """Stop the background threads."""
+        self.backfill.stop()
         self.subscriber.stop()
         self.read_model_listener.stop()
 

@@ -52,10 +52,11 @@ ERROR_HEADERS = header_refs("X-Request-ID")
     503, schema=ErrorSchema, description="data store unavailable", headers=ERROR_HEADERS
 )
 def ask() -> Response:
-    """Answer a question about the price, market cap, 24 h change, deviation or trend of a coin.
+    """Answer a question about a coin's price, market cap, 24 h change, volume, deviation or trend.
 
     Coins are recognised by id, CoinGecko id, symbol or name, as whole words.
-    Examples: "What is the price of Bitcoin?", "Show me the 7-day trend of Ethereum".
+    Examples: "What is the price of Bitcoin?", "Show me the 7-day trend of Ethereum",
+    "volume of ethereum".
     """
     query = question_text()
     state = app_state()

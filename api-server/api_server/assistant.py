@@ -28,6 +28,7 @@ EXAMPLES = (
     "What is the market cap of Ethereum?",
     "How much did ETH change in the last 24 hours?",
     "How volatile is bitcoin? (standard deviation)",
+    "What is the volume of Ethereum?",
     "Show me the 7-day trend of Ethereum",
 )
 """Questions the assistant answers, offered when it cannot tell what is asked."""
@@ -51,6 +52,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"|(?:last|past|this) (?:week|month|year)|weekly|monthly",
         ),
         ("deviation", r"deviation|std|stdev|stddev|volatility|volatile|variance|spread"),
+        ("volume", r"volume|volumes|turnover|traded"),
         ("market_cap", r"market cap|marketcap|market capitalization|capitalization|mcap|cap"),
         (
             "change_24h",
@@ -132,7 +134,7 @@ def resolve_coin(query: str, coins: Sequence[CoinNames]) -> str | None:
 
 
 def classify(query: str) -> str | None:
-    """Return what the query asks (price, market_cap, change_24h, deviation, trend) or None."""
+    """Return what the query asks (price, market_cap, change_24h, deviation, volume, trend)."""
     text = f" {normalise(query)} "
     for kind, pattern in _PATTERNS:
         if pattern.search(text):
@@ -170,8 +172,8 @@ def help_answer(coins: Sequence[str], reason: str) -> Answer:
     return Answer(
         "help",
         None,
-        f"{reason} Ask about the price, market cap, 24-hour change, price deviation or N-day "
-        f"trend of a tracked coin ({', '.join(coins)}).",
+        f"{reason} Ask about the price, market cap, 24-hour change, volume, price deviation or "
+        f"N-day trend of a tracked coin ({', '.join(coins)}).",
         {"examples": list(EXAMPLES), "coins": list(coins)},
     )
 
@@ -212,6 +214,8 @@ def answer(question: Question, snapshot: Snapshot | None, trend: Trend | None = 
         return Answer("deviation", coin, text, data)
     if question.type == "trend":
         return trend_answer(coin, who, question.days, trend)
+    if question.type == "volume":
+        return volume_answer(coin, who, snapshot)
     text = f"{who} is at {usd(newest.price)}{when}."
     return Answer("price", coin, text, {"price": newest.price, **_at(snapshot)})
 
@@ -221,25 +225,35 @@ def trend_answer(coin: str, who: str, days: int, trend: Trend | None) -> Answer:
     if trend is None:
         text = f"No prices of {who} are stored for the last {days} days."
         return Answer("trend", coin, text, {"days": days, "points": 0})
-    first, last, change = trend.first, trend.last, trend.change_percent
+    change = trend.change_percent
     direction = "rose" if change > 0 else "fell" if change < 0 else "held steady"
     text = (
-        f"Over the last {days} days {who} {direction} from {usd(first.price)} to "
-        f"{usd(last.price)} ({change:+.2f}%), across {trend.points} stored prices "
+        f"Over the last {days} days {who} {direction} from {usd(trend.first_price)} to "
+        f"{usd(trend.last_price)} ({change:+.2f}%), across {trend.points} stored prices "
         f"(low {usd(trend.low)}, high {usd(trend.high)})."
     )
     data = {
         "days": days,
         "points": trend.points,
-        "firstPrice": first.price,
-        "lastPrice": last.price,
+        "firstPrice": trend.first_price,
+        "lastPrice": trend.last_price,
         "changePercent": round(change, 4),
         "low": trend.low,
         "high": trend.high,
-        "firstTime": iso_time(first.observed_at),
-        "lastTime": iso_time(last.observed_at),
+        "firstTime": iso_time(trend.first_at),
+        "lastTime": iso_time(trend.last_at),
     }
     return Answer("trend", coin, text, data)
+
+
+def volume_answer(coin: str, who: str, snapshot: Snapshot) -> Answer:
+    """Word the 24 h trading volume of the newest record (CoinGecko's total_volume)."""
+    volume = snapshot.newest.volume_24h
+    if volume is None:
+        text = f"No trading volume of {who} is stored yet; it comes with the next update."
+        return Answer("volume", coin, text, {"volume24h": None, **_at(snapshot)})
+    text = f"{who} traded {usd_big(volume)} over the last 24 hours{_when(snapshot)}."
+    return Answer("volume", coin, text, {"volume24h": volume, **_at(snapshot)})
 
 
 def usd(value: float) -> str:

@@ -225,12 +225,9 @@ class CoinGeckoClient:
     ) -> None:
         self.base_url = settings.coingecko_api_url
         self.budget = FetchBudget.for_interval(settings.update_interval_seconds)
-        self.session = session or build_session(self.budget, clock=clock, sleep=sleep)
-        self.session.headers["Accept"] = "application/json"
-        self.session.headers["User-Agent"] = "cryptostats/0.1"
-        if settings.coingecko_api_key:
-            redact_secret(settings.coingecko_api_key)
-            self.session.headers[settings.api_key_header] = settings.coingecko_api_key
+        self.session = identify(
+            session or build_session(self.budget, clock=clock, sleep=sleep), settings
+        )
         self.source = urlparse(self.base_url).netloc
 
     def fetch(self, coins: tuple[TrackedCoin, ...] | list[TrackedCoin]) -> FetchResult:
@@ -276,20 +273,34 @@ class CoinGeckoClient:
             "precision": "full",
         }
         url = f"{self.base_url}/coins/markets"
-        try:
-            response = self.session.get(
-                url, params=params, timeout=(self.budget.connect, self.budget.read)
-            )
-        except requests.exceptions.RetryError as exc:
-            raise UpstreamError("retries_exhausted", _describe(exc)) from None
-        except requests.exceptions.ConnectionError as exc:
-            kind = "timeout" if _caused_by_read_timeout(exc) else "connection"
-            raise UpstreamError(kind, _describe(exc)) from None
-        except requests.exceptions.Timeout as exc:
-            raise UpstreamError("timeout", _describe(exc)) from None
-        except requests.exceptions.RequestException as exc:
-            raise UpstreamError("connection", _describe(exc)) from None
-        return parse_markets_response(response)
+        return parse_markets_response(upstream_get(self.session, url, params, self.budget))
+
+
+def identify(session: requests.Session, settings: Settings) -> requests.Session:
+    """Set the JSON, user-agent and key headers on a session; the key is never logged."""
+    session.headers["Accept"] = "application/json"
+    session.headers["User-Agent"] = "cryptostats/0.1"
+    if settings.coingecko_api_key:
+        redact_secret(settings.coingecko_api_key)
+        session.headers[settings.api_key_header] = settings.coingecko_api_key
+    return session
+
+
+def upstream_get(
+    session: requests.Session, url: str, params: dict[str, str], budget: FetchBudget
+) -> requests.Response:
+    """GET within the budget's timeouts, turning transport failures into UpstreamError."""
+    try:
+        return session.get(url, params=params, timeout=(budget.connect, budget.read))
+    except requests.exceptions.RetryError as exc:
+        raise UpstreamError("retries_exhausted", _describe(exc)) from None
+    except requests.exceptions.ConnectionError as exc:
+        kind = "timeout" if _caused_by_read_timeout(exc) else "connection"
+        raise UpstreamError(kind, _describe(exc)) from None
+    except requests.exceptions.Timeout as exc:
+        raise UpstreamError("timeout", _describe(exc)) from None
+    except requests.exceptions.RequestException as exc:
+        raise UpstreamError("connection", _describe(exc)) from None
 
 
 def build_session(
@@ -324,6 +335,14 @@ def build_session(
 
 def parse_markets_response(response: requests.Response) -> list[Any]:
     """Return the rows of a `/coins/markets` answer, or raise UpstreamError for anything else."""
+    payload = json_payload(response)
+    if not isinstance(payload, list):
+        raise UpstreamError("error_body", f"expected a list of coins, got {_sketch(payload)}")
+    return payload
+
+
+def json_payload(response: requests.Response) -> Any:
+    """Return the JSON of a 200 answer, or raise UpstreamError naming what it is instead."""
     if response.status_code == 429:
         raise UpstreamError("rate_limited", f"HTTP 429{_wait_hint(response)}")
     if response.status_code >= 500:
@@ -334,12 +353,9 @@ def parse_markets_response(response: requests.Response) -> list[Any]:
     if "json" not in content_type:
         raise UpstreamError("not_json", f"answer is {content_type or 'untyped'}, not JSON")
     try:
-        payload = response.json()
+        return response.json()
     except ValueError:
         raise UpstreamError("not_json", "answer is not valid JSON") from None
-    if not isinstance(payload, list):
-        raise UpstreamError("error_body", f"expected a list of coins, got {_sketch(payload)}")
-    return payload
 
 
 def parse_market_row(
@@ -360,6 +376,7 @@ def parse_market_row(
         market_cap=market_cap,
         change_24h=change,
         source=source,
+        volume_24h=_volume(row),
     )
     label = CoinLabel(
         symbol=str(row.get("symbol") or "")[:20], name=str(row.get("name") or "")[:100]
@@ -375,6 +392,16 @@ def _number(row: dict[str, Any], key: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{key} is {number}, not a finite number")
     return number
+
+
+def _volume(row: dict[str, Any]) -> float | None:
+    """Return `total_volume`, None when upstream has none (null or absent), else a number >= 0."""
+    if row.get("total_volume") is None:
+        return None
+    volume = _number(row, "total_volume")
+    if volume < 0:
+        raise ValueError(f"total_volume must not be negative, got {volume}")
+    return volume
 
 
 def _timestamp(value: Any) -> datetime:

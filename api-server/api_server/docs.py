@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import flask_smorest
+from apispec import BasePlugin
 from flask import Blueprint, Flask, Response, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
@@ -73,6 +74,33 @@ def add_docs_content_security_policy(response: Response) -> Response:
     return response
 
 
+EXTRA_CONTENT: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("/api/history", "get", "200"): {
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "description": "format=csv: header time,open,high,low,close,marketCap,volume24h",
+            }
+        }
+    },
+}
+"""Response content types beside JSON (flask-smorest documents one per status)."""
+
+
+class ExtraContentPlugin(BasePlugin):  # type: ignore[misc]
+    """Adds EXTRA_CONTENT to the operations it names as they enter the document."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        """Merge the extra content types into the named responses."""
+        for (where, method, status), content in EXTRA_CONTENT.items():
+            responses = ((operations or {}).get(method) or {}).get("responses", {})
+            response = responses.get(status) or responses.get(int(status))
+            if path == where and isinstance(response, dict):
+                response.setdefault("content", {}).update(content)
+
+
 class DocumentedApi(flask_smorest.Api):  # type: ignore[misc]
     """flask-smorest's Api, minus its error handler (ours keeps one JSON error shape)."""
 
@@ -94,7 +122,12 @@ def create_api(app: Flask) -> DocumentedApi:
         OPENAPI_SWAGGER_UI_URL=ASSETS_PATH + "/",
     )
     api = DocumentedApi(
-        app, spec_kwargs={"info": {"description": API_DESCRIPTION}, "servers": [{"url": "/"}]}
+        app,
+        spec_kwargs={
+            "info": {"description": API_DESCRIPTION},
+            "servers": [{"url": "/"}],
+            "extra_plugins": [ExtraContentPlugin()],
+        },
     )
     for name, header in RESPONSE_HEADERS.items():
         api.spec.components.header(name, header)

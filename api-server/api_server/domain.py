@@ -1,6 +1,6 @@
 """The domain types, one per idea: what upstream observed, how a coin is named, what is served.
 
-Observation   one validated market observation of a coin (one history record)
+Observation   one validated market observation of a coin (one trigger record of the history)
 CoinLabel     how upstream names a coin (symbol, name); travels with its observations
 Snapshot      what the read endpoints serve for a coin: its newest observation, its label, the
               deviation of its newest prices and the price window that deviation covers
@@ -22,6 +22,10 @@ class Observation:
     market_cap: float
     change_24h: float
     source: str
+    volume_24h: float | None = None
+    """CoinGecko's `total_volume` (None in records stored before it was kept)."""
+    deviation: float | None = None
+    """The deviation served right after this record's ingest (None until computed)."""
 
 
 @dataclass(frozen=True)

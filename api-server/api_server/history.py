@@ -1,70 +1,105 @@
-"""Queries of the stored history, kept out of the route bodies: a coin's series and its trend.
+"""History reads from the pre-aggregated buckets: a coin's series and its trend.
 
-Today they read the store at request time (bounded: at most `days` of one coin); the route
-bodies only validate parameters and render what these return.
+Both read one coin's buckets at one interval over `days` (at most 1,000 of them), so their cost
+depends on what they return, never on how much history is stored (buckets.py).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from api_server.domain import Observation
-from api_server.store import Store
+from api_server.buckets import Bucket, BucketReader, choose_interval
 
-MAX_HISTORY_POINTS = 1000
-"""Most points /api/history returns; longer series are thinned evenly."""
+RENDERED_BODIES = 64
+"""JSON bodies kept per process, by ETag (a dashboard polls a few coins and ranges)."""
+
+
+class RenderedBodies:
+    """Recently rendered JSON bodies by ETag: each is built once per window and history version.
+
+    The ETag names the window's first bucket and the coin's history version, which changes with
+    every stored record, so a body found here is exactly what rendering again would give.
+    """
+
+    def __init__(self, size: int = RENDERED_BODIES) -> None:
+        self.size = size
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        """Return the body rendered for an ETag, or None."""
+        with self._lock:
+            body = self._bodies.get(etag)
+            if body is not None:
+                self._bodies.move_to_end(etag)
+            return body
+
+    def put(self, etag: str, body: bytes) -> None:
+        """Keep a body, dropping the least recently used beyond `size`."""
+        with self._lock:
+            self._bodies[etag] = body
+            self._bodies.move_to_end(etag)
+            while len(self._bodies) > self.size:
+                self._bodies.popitem(last=False)
 
 
 @dataclass(frozen=True)
 class Trend:
-    """How a coin's price moved over some days: first and last observation, low and high."""
+    """How a coin's price moved over some days: first and last price, low and high."""
 
     days: int
     points: int
-    first: Observation
-    last: Observation
+    """Stored records (trigger and backfilled) the buckets aggregate."""
+    first_price: float
+    first_at: datetime
+    last_price: float
+    last_at: datetime
     low: float
     high: float
 
     @property
     def change_percent(self) -> float:
         """The change from the first to the last price, in percent (0 from a zero price)."""
-        if not self.first.price:
+        if not self.first_price:
             return 0.0
-        return (self.last.price - self.first.price) / self.first.price * 100
+        return (self.last_price - self.first_price) / self.first_price * 100
 
 
 class History:
-    """A coin's stored observations, as /api/history and trend questions need them."""
+    """A coin's buckets, as /api/history and trend questions need them."""
 
-    def __init__(self, store: Store, *, now: Callable[[], datetime] | None = None) -> None:
-        self.store = store
+    def __init__(self, buckets: BucketReader, *, now: Callable[[], datetime] | None = None) -> None:
+        self.buckets = buckets
         self.now = now or (lambda: datetime.now(UTC))
+        self.rendered = RenderedBodies()
+        """/api/history's JSON bodies, rendered once per window and history version."""
 
-    def series(self, coin: str, days: int, most: int = MAX_HISTORY_POINTS) -> list[Observation]:
-        """Return the coin's observations of the last `days` days, oldest first, thinned."""
-        return thin(self.store.history(coin, self.now() - timedelta(days=days)), most)
+    def series(self, coin: str, days: int, interval: str | None = None) -> list[Bucket]:
+        """Return the coin's buckets over the last `days` days, oldest first."""
+        chosen = choose_interval(days, interval)
+        return self.buckets.query(coin, chosen, self.now() - timedelta(days=days))
 
     def trend(self, coin: str, days: int) -> Trend | None:
         """Return how the coin's price moved over the last `days` days, or None without data."""
-        return trend_of(self.store.history(coin, self.now() - timedelta(days=days)), days)
+        return trend_of(self.series(coin, days), days)
 
 
-def trend_of(series: Sequence[Observation], days: int) -> Trend | None:
-    """Summarise a series (oldest first) as a Trend, or None when it is empty."""
-    if not series:
+def trend_of(buckets: Sequence[Bucket], days: int) -> Trend | None:
+    """Summarise buckets (oldest first) as a Trend, or None when there are none."""
+    if not buckets:
         return None
-    prices = [obs.price for obs in series]
-    return Trend(days, len(series), series[0], series[-1], min(prices), max(prices))
-
-
-def thin(series: list[Observation], most: int) -> list[Observation]:
-    """Keep at most `most` evenly spaced items, always the first and the last."""
-    if len(series) <= most:
-        return series
-    if most == 1:
-        return series[-1:]
-    last = len(series) - 1
-    return [series[round(i * last / (most - 1))] for i in range(most)]
+    first, last = buckets[0], buckets[-1]
+    return Trend(
+        days=days,
+        points=sum(bucket.count for bucket in buckets),
+        first_price=first.open,
+        first_at=first.open_at,
+        last_price=last.close,
+        last_at=last.close_at,
+        low=min(bucket.low for bucket in buckets),
+        high=max(bucket.high for bucket in buckets),
+    )

@@ -11,22 +11,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 import redis
 
 from api_server.announcement import Announcement
+from api_server.backfill import BackfillRecord
+from api_server.backfill_store import MongoHistory
+from api_server.buckets import Buckets, MemoryBuckets
 from api_server.claim import IngestClaim
 from api_server.coingecko import FetchResult
 from api_server.domain import CoinLabel, Observation, Snapshot
 from api_server.errors import StoreUnavailable, UpstreamError
 from api_server.redis_keys import ingested_channel
 from api_server.report import IngestReport, log_report
+from api_server.retention import EmbeddedRetention, left_window
 from api_server.snapshots import next_snapshot, rebuild_snapshot
-from api_server.store import Store
+from api_server.store import HISTORY, Store
 from cryptostats.config import Settings, TrackedCoin
 
 log = logging.getLogger(__name__)
@@ -63,11 +67,19 @@ class Ingestor:
         claim: IngestClaim,
         redis_client: redis.Redis,
         origin: str,
+        buckets: Buckets | MemoryBuckets | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.source = source
         self.store = store
+        self.buckets = buckets if buckets is not None else MemoryBuckets()
+        """Kept current with every stored record (trigger, backfill, replica), O(1) each."""
+        days = settings.history_retention_days
+        self.history = MongoHistory(store.db, retention_days=days)
+        """Where backfilled records are written (same collection and keys as trigger records)."""
+        self.retention = EmbeddedRetention(store.db[HISTORY], days) if store.embedded else None
+        """The embedded store's record removal; MongoDB's TTL index needs none."""
         self.claim = claim
         self.redis = redis_client
         self.origin = origin
@@ -157,36 +169,91 @@ class Ingestor:
         labels: dict[str, CoinLabel],
         report: IngestReport,
     ) -> None:
-        """Append each observation to the history and roll its coin's snapshot forward."""
+        """Store each record with the deviation served after it; roll snapshots and buckets."""
         previous = self.store.snapshots(with_window=True)
+        stored: list[Observation] = []
         for obs in observations:
-            added = self.store.add_observation(obs)
+            record, snapshot, added = self._store_one(obs, previous.get(obs.coin), labels)
             (report.stored if added else report.duplicates).append(obs.coin)
-            self._save_snapshot(obs, added, previous.get(obs.coin), labels.get(obs.coin))
+            if added:
+                stored.append(record)
+            if snapshot is not None:
+                previous[obs.coin] = snapshot
+        if stored:
+            self.buckets.add_many(stored)
+            self.store.touch_series([record.coin for record in stored], self.now())
+            self._retain(stored, previous)
 
-    def apply(self, observations: list[Observation], labels: dict[str, CoinLabel]) -> None:
+    def backfilled(self, added: Sequence[BackfillRecord], *, announce: bool = True) -> int:
+        """Aggregate newly stored backfilled records and tell every process; return how many.
+
+        No ingest lock: records are stored once by key and buckets merge safely, so a backfill
+        never holds up a trigger.
+        """
+        if not added:
+            return 0
+        self.buckets.add_many(added)
+        self.store.touch_series([record.coin for record in added], self.now())
+        if self.retention is not None:
+            for record in added:
+                self.retention.track(record.coin, record.observed_at, True)
+        if announce:
+            self._announce(None, backfill=list(added) if self.store.embedded else None)
+        return len(added)
+
+    def apply(
+        self,
+        observations: list[Observation],
+        labels: dict[str, CoinLabel],
+        backfill: list[BackfillRecord] | None = None,
+    ) -> None:
         """Store a batch another embedded-store process fetched, then announce it here."""
         report = IngestReport(reason="replica", started_at=self.now(), source="replica")
-        with self._lock:
-            try:
+        try:
+            if backfill:
+                self.backfilled(self.history.add_records(backfill), announce=False)
+            with self._lock:
                 self.store_batch(observations, labels, report)
-            except StoreUnavailable as exc:
-                log.error("could not store a replicated batch: %s", exc.message)
-                return
-        if report.stored:
+        except StoreUnavailable as exc:
+            log.error("could not store a replicated batch: %s", exc.message)
+            return
+        if report.stored or backfill:
             self._announce(None)
 
-    def _save_snapshot(
-        self, obs: Observation, added: bool, previous: Snapshot | None, label: CoinLabel | None
-    ) -> None:
-        label = label or CoinLabel()
+    def _store_one(
+        self, obs: Observation, previous: Snapshot | None, labels: dict[str, CoinLabel]
+    ) -> tuple[Observation, Snapshot | None, bool]:
+        """Store one record; return it (with its deviation), the coin's snapshot, and if new."""
+        label = labels.get(obs.coin) or CoinLabel()
+        now = self.now()
         if previous is None or not previous.window:
             # First record, or a snapshot from before windows: read the newest back once.
-            rebuild_snapshot(self.store, obs.coin, label, self.now())
+            added = self.store.add_observation(obs)
+            snapshot = rebuild_snapshot(self.store, obs.coin, label, now)
+            record = replace(obs, deviation=snapshot.deviation if snapshot else None)
+            if added and snapshot is not None:
+                self.store.set_deviation(record)
+            return record, snapshot, added
+        after = next_snapshot(previous, obs, added=True, label=label, now=now)
+        record = replace(obs, deviation=after.deviation)
+        added = self.store.add_observation(record)
+        if added:
+            gone = left_window(previous.window, after.window)
+            self.store.expire_records(obs.coin, gone, self.settings.history_retention_days)
+        else:
+            after = next_snapshot(previous, obs, added=False, label=label, now=now)
+        self.store.save_snapshot(after)
+        return record, after, added
+
+    def _retain(self, stored: list[Observation], snapshots: dict[str, Snapshot]) -> None:
+        """Embedded store: track the new records and remove one bounded step of old ones."""
+        self.buckets.prune(self.now())
+        if self.retention is None:
             return
-        self.store.save_snapshot(
-            next_snapshot(previous, obs, added=added, label=label, now=self.now())
-        )
+        for record in stored:
+            self.retention.track(record.coin, record.observed_at, False)
+        oldest = {coin: snap.window[-1][0] for coin, snap in snapshots.items() if snap.window}
+        self.retention.step(self.now(), oldest)
 
     def _finish(
         self, report: IngestReport, stored: list[Observation], labels: dict[str, CoinLabel]
@@ -205,9 +272,25 @@ class Ingestor:
             self._announce(batch if self.store.embedded else None, labels)
 
     def _announce(
-        self, batch: list[Observation] | None, labels: dict[str, CoinLabel] | None = None
+        self,
+        batch: list[Observation] | None,
+        labels: dict[str, CoinLabel] | None = None,
+        *,
+        backfill: list[BackfillRecord] | None = None,
     ) -> None:
+        message = Announcement(self.origin, batch, labels, backfill)
         try:
-            self.redis.publish(self.channel, Announcement(self.origin, batch, labels).encode())
+            self.redis.publish(self.channel, message.encode())
         except redis.RedisError as exc:
             log.warning("could not announce the ingest to other processes: %s", exc)
+
+
+class BackfillSink:
+    """The Backfiller's bucket writer: what follows newly stored backfilled records."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+
+    def add_many(self, records: Sequence[BackfillRecord]) -> int:
+        """Aggregate them into buckets, track their retention and announce them."""
+        return self.ingestor.backfilled(records)

@@ -11,7 +11,8 @@ from flask_smorest import Blueprint
 
 from api_server.action_docs import BEARER_SCHEME
 from api_server.app_state import app_state
-from api_server.conditional import cached_body
+from api_server.buckets import choose_interval
+from api_server.conditional import cached_body, max_age
 from api_server.contract import requested_coin
 from api_server.docs import (
     CACHED_READ_HEADERS,
@@ -24,8 +25,10 @@ from api_server.docs import (
     query_param,
 )
 from api_server.errors import InvalidRequest, NoData
+from api_server.history_view import FORMATS, history_response
 from api_server.read_model import CoinView
 from api_server.schemas import (
+    HISTORY_INTERVALS,
     MAX_HISTORY_DAYS,
     MAX_HISTORY_POINTS,
     SORT_KEYS,
@@ -124,6 +127,7 @@ def coin_entry(spec: TrackedCoin, view: CoinView | None) -> dict[str, Any]:
             "price": None,
             "marketCap": None,
             "24hChange": None,
+            "volume24h": None,
             "deviation": None,
             "samples": 0,
             "observedAt": None,
@@ -139,6 +143,7 @@ def coin_entry(spec: TrackedCoin, view: CoinView | None) -> dict[str, Any]:
         "price": newest.price,
         "marketCap": newest.market_cap,
         "24hChange": newest.change_24h,
+        "volume24h": newest.volume_24h,
         "deviation": snap.deviation,
         "samples": snap.samples,
         "observedAt": iso_time(snap.observed_at),
@@ -164,6 +169,19 @@ def sort_coins(entries: list[dict[str, Any]], key: str, order: str) -> list[dict
             {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY_DAYS, "default": 7},
             f"How many days back from now (1..{MAX_HISTORY_DAYS}, default 7).",
         ),
+        query_param(
+            "interval",
+            {"type": "string", "enum": list(HISTORY_INTERVALS)},
+            f"Bucket width. Default: the finest with at most {MAX_HISTORY_POINTS} buckets over "
+            "`days` (1-3 days: 5m, 4-41: 1h, more: 1d); a finer one than that is a 400 naming "
+            "the largest `days` it allows.",
+        ),
+        query_param(
+            "format",
+            {"type": "string", "enum": list(FORMATS)},
+            "`csv`: text/csv with a header row (time,open,high,low,close,marketCap,volume24h) "
+            "as an attachment.",
+        ),
         *CONDITIONAL_PARAMS,
         REQUEST_ID_PARAM,
     ]
@@ -171,8 +189,8 @@ def sort_coins(entries: list[dict[str, Any]], key: str, order: str) -> list[dict
 @bp.alt_response(
     200,
     schema=HistorySchema,
-    description=f"The stored series, oldest first; at most {MAX_HISTORY_POINTS} points "
-    "(longer series are thinned evenly, keeping the first and the last)",
+    description="The coin's buckets (trigger and backfilled records), oldest first; with "
+    "`format=csv` the same rows as text/csv",
     headers=CACHED_READ_HEADERS,
     success=True,
 )
@@ -180,7 +198,8 @@ def sort_coins(entries: list[dict[str, Any]], key: str, order: str) -> list[dict
 @bp.alt_response(
     400,
     schema=ErrorSchema,
-    description="coin missing, repeated or not tracked; days not a whole number in 1..365",
+    description="coin missing, repeated or not tracked; days not a whole number in 1..365; "
+    "interval or format unknown; interval too fine for days (`maxDays` says how many it allows)",
     headers=ERROR_HEADERS,
 )
 @bp.alt_response(
@@ -190,21 +209,34 @@ def sort_coins(entries: list[dict[str, Any]], key: str, order: str) -> list[dict
     503, schema=ErrorSchema, description="data store unavailable", headers=ERROR_HEADERS
 )
 def history() -> Response:
-    """Return a coin's stored prices and market caps over the last `days` days, newest last."""
+    """Return a coin's OHLC buckets, volume and deviation over the last `days` days, newest last.
+
+    Backfilled records (from CoinGecko's market chart at start) count as history; they are
+    never inputs of /api/deviation, so their buckets' `deviation` is null.
+    """
     coin = requested_coin()
     days = _days()
+    interval = _single("interval")
+    fmt = _choice("format", FORMATS)
+    choose_interval(days, interval)  # 400 before any lookup
     state = app_state()
     view = state.read_model.get(coin)
-    if view is None:
+    version = state.read_model.history_version(coin)
+    if version is None and view is not None:  # stored before history versions existed
+        version = str(view.updated_ts)
+    if version is None:
         raise NoData(f"no data for {coin!r} yet; it is fetched on the next update")
-    series = state.history.series(coin, days, MAX_HISTORY_POINTS)
-    points = [
-        {"time": iso_time(obs.observed_at), "price": obs.price, "marketCap": obs.market_cap}
-        for obs in series
-    ]
-    body = json.dumps({"coin": coin, "days": days, "points": points}).encode()
-    newest = series[-1].observed_at if series else None
-    return cached_body(body, last_modified=newest, updated_ts=view.updated_ts)
+    return history_response(
+        state.history.buckets,
+        coin=coin,
+        days=days,
+        interval=interval,
+        fmt=fmt,
+        data_version=version,
+        now=state.history.now(),
+        max_age=max_age(view.updated_ts if view is not None else None),
+        rendered=state.history.rendered,
+    )
 
 
 def _single(name: str) -> str | None:

@@ -99,6 +99,17 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.backfills = Counter(
+            "cryptostats_backfills",
+            "Backfills (reason backfill) run by this service, by outcome (as ingests)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.backfill_points = Counter(
+            "cryptostats_backfill_points",
+            "Market chart points stored by backfills",
+            registry=self.registry,
+        )
         if self.multiprocess_dir is None:
             self.registry.register(self.age)
 
@@ -117,6 +128,11 @@ class Metrics:
             self.upstream_errors.labels(report.error_kind).inc()
         if report.skipped:
             self.upstream_errors.labels("invalid_coin").inc(len(report.skipped))
+
+    def observe_backfill(self, outcome: str, points: int) -> None:
+        """Count one finished backfill and the points it stored."""
+        self.backfills.labels(outcome).inc()
+        self.backfill_points.inc(points)
 
     def render(self) -> tuple[bytes, str]:
         """Return the exposition text of every process's metrics and its content type."""

@@ -89,6 +89,7 @@ class ReadModel:
         self.in_background = in_background or _in_thread
         """Runs the on-demand retry of a read while the store is down (a thread; tests: inline)."""
         self._coins: dict[str, CoinView] = {}
+        self._series: dict[str, str] = {}
         self._loaded = False
         self._store_error: str | None = None
         self._last_attempt = 0.0
@@ -100,12 +101,14 @@ class ReadModel:
         self._last_attempt = self.clock()
         try:
             snapshots = self.store.snapshots()
+            series = self.store.series_versions()
         except StoreUnavailable as exc:
             if self._store_error is None:
                 log.warning("data store unreachable, reads answer 503 until it returns: %s", exc)
             self._store_error = exc.message
             return False
         self._coins = {coin: render(snap) for coin, snap in snapshots.items()}
+        self._series = {coin: moment.isoformat() for coin, moment in series.items()}
         if self._store_error is not None:
             log.info("data store reachable again")
         self._store_error = None
@@ -120,6 +123,14 @@ class ReadModel:
         if self._store_error is not None:
             raise StoreUnavailable(self._store_error)
         return self._coins.get(coin)
+
+    def history_version(self, coin: str) -> str | None:
+        """Return a token that changes whenever the coin's history does, or None without any.
+
+        /api/history decides its 304 from it (and the window) without querying anything.
+        """
+        self.get("")
+        return self._series.get(coin)
 
     def all(self) -> dict[str, CoinView]:
         """Return every coin's view (same availability rules as get)."""

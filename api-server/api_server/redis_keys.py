@@ -13,3 +13,8 @@ def ingested_channel(channel: str) -> str:
 def claim_key(channel: str) -> str:
     """Return the key an API process sets to claim the next upstream fetch."""
     return f"{KEY_PREFIX}:{channel}:ingest-claim"
+
+
+def backfill_claim_key(channel: str) -> str:
+    """Return the key one API process sets to run the backfill for every process."""
+    return f"{KEY_PREFIX}:{channel}:backfill-claim"

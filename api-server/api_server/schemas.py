@@ -9,16 +9,19 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-SORT_KEYS = ("marketCap", "price", "24hChange", "coin")
+SORT_KEYS = ("marketCap", "volume24h", "price", "24hChange", "coin")
 """The keys /api/coins sorts by."""
 
 MAX_HISTORY_DAYS = 365
 """The longest window /api/history serves."""
 
 MAX_HISTORY_POINTS = 1000
-"""Most points /api/history returns; longer series are thinned evenly."""
+"""Most buckets /api/history returns (the interval rule keeps every answer within it)."""
 
-ANSWER_TYPES = ("price", "market_cap", "change_24h", "deviation", "trend", "help")
+HISTORY_INTERVALS = ("5m", "1h", "1d")
+"""Bucket widths /api/history serves, finest first."""
+
+ANSWER_TYPES = ("price", "market_cap", "change_24h", "deviation", "volume", "trend", "help")
 """What the assistant can answer."""
 
 
@@ -69,6 +72,9 @@ class CoinSchema(ma.Schema):
     price = fields.Float(required=True, allow_none=True)
     marketCap = fields.Float(required=True, allow_none=True)
     change_24h = fields.Float(required=True, allow_none=True, data_key="24hChange")
+    volume24h = fields.Float(
+        required=True, allow_none=True, metadata={"description": "24 h trading volume, USD"}
+    )
     deviation = fields.Float(required=True, allow_none=True)
     samples = fields.Integer(
         required=True, metadata={"description": "Prices the deviation covers (0: no data)"}
@@ -90,18 +96,33 @@ class CoinListSchema(ma.Schema):
 
 
 class HistoryPointSchema(ma.Schema):
-    """One stored observation."""
+    """One bucket of stored records (trigger and backfilled): OHLC, volume and deviation."""
 
-    time = fields.String(required=True, metadata={"description": "ISO 8601 UTC"})
-    price = fields.Float(required=True)
-    marketCap = fields.Float(required=True)
+    time = fields.String(required=True, metadata={"description": "Bucket start, ISO 8601 UTC"})
+    price = fields.Float(required=True, metadata={"description": "Close: the latest price"})
+    marketCap = fields.Float(required=True, metadata={"description": "Of the latest record"})
+    open = fields.Float(required=True, metadata={"description": "The earliest price"})
+    high = fields.Float(required=True)
+    low = fields.Float(required=True)
+    volume24h = fields.Float(
+        required=True, allow_none=True, metadata={"description": "Of the latest record"}
+    )
+    deviation = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The deviation served after the bucket's last trigger record; null "
+            "when the bucket holds only backfilled records"
+        },
+    )
 
 
 class HistorySchema(ma.Schema):
-    """A coin's stored series, oldest first."""
+    """A coin's buckets over `days`, oldest first."""
 
     coin = fields.String(required=True)
     days = fields.Integer(required=True)
+    interval = fields.String(required=True, validate=validate.OneOf(HISTORY_INTERVALS))
     points = fields.List(fields.Nested(HistoryPointSchema), required=True)
 
 

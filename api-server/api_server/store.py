@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import mongomock
 import pymongo
@@ -38,6 +38,9 @@ from pymongo.errors import (
 from api_server.domain import CoinLabel, Observation, Snapshot
 from api_server.errors import StoreUnavailable
 from api_server.report import IngestReport
+
+EXPIRE_FIELD = "expireAt"
+"""The date after which a raw record may be removed; absent: kept (see retention.py)."""
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,18 @@ RETRY_BACKOFF_SECONDS = 0.2
 HISTORY = "prices"
 SNAPSHOTS = "latest"
 INGESTS = "ingests"
+SERIES = "series"
+SERIES_DOC = "versions"
+"""The one document of SERIES: `{coin: when its history (records or buckets) last changed}`."""
+
+NOT_BACKFILLED = {"backfill": {"$ne": True}}
+"""Trigger records only: backfilled ones are never deviation inputs."""
+
+
+class LoggedReport(Protocol):
+    """A report the ingest log keeps (IngestReport, BackfillReport)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def history_id(coin: str, observed_at: datetime) -> str:
@@ -182,9 +197,14 @@ class Store:
         return cls(client[db_name])
 
     @_retried
-    def ensure_indexes(self) -> None:
-        """Create the indexes the queries rely on; idempotent."""
+    def ensure_indexes(self, retention_days: int = 0) -> None:
+        """Create the indexes the queries rely on, and the TTL index of retention; idempotent."""
         with _translated_errors():
+            if retention_days > 0 and not self.embedded:
+                # MongoDB removes a record once its expireAt has passed (see retention.py).
+                self.db[HISTORY].create_index(
+                    [(EXPIRE_FIELD, pymongo.ASCENDING)], name="expireAt_ttl", expireAfterSeconds=0
+                )
             # Not unique: the `_id` (history_id) already makes (coin, observedAt) unique.
             self.db[HISTORY].create_index(
                 [("coin", pymongo.ASCENDING), ("observedAt", pymongo.DESCENDING)],
@@ -208,6 +228,8 @@ class Store:
             "price": obs.price,
             "marketCap": obs.market_cap,
             "change24h": obs.change_24h,
+            "volume24h": obs.volume_24h,
+            "deviation": obs.deviation,
             "source": obs.source,
             "ingestedAt": to_bson_time(datetime.now(UTC)),
         }
@@ -219,33 +241,66 @@ class Store:
         return True
 
     @_retried
+    def set_deviation(self, obs: Observation) -> None:
+        """Record the deviation served after a coin's first record (one update by `_id`)."""
+        with _translated_errors():
+            self.db[HISTORY].update_one(
+                {"_id": history_id(obs.coin, obs.observed_at)},
+                {"$set": {"deviation": obs.deviation}},
+            )
+
+    @_retried
     def recent_observations(self, coin: str, limit: int) -> list[Observation]:
-        """Return the newest observations of a coin, newest first."""
+        """Return the newest trigger records of a coin (never backfilled ones), newest first."""
         with _translated_errors():
             cursor = (
                 self.db[HISTORY]
-                .find({"coin": coin}, {"_id": 0, "ingestedAt": 0})
+                .find({"coin": coin, **NOT_BACKFILLED}, {"_id": 0, "ingestedAt": 0})
                 .sort("observedAt", pymongo.DESCENDING)
                 .limit(limit)
             )
             return [_observation(doc) for doc in cursor]
 
     @_retried
-    def history(self, coin: str, since: datetime) -> list[Observation]:
-        """Return a coin's observations since a moment, oldest first."""
-        with _translated_errors():
-            cursor = (
-                self.db[HISTORY]
-                .find({"coin": coin, "observedAt": {"$gte": to_bson_time(since)}}, {"_id": 0})
-                .sort("observedAt", pymongo.ASCENDING)
-            )
-            return [_observation(doc) for doc in cursor]
-
-    @_retried
     def count_observations(self, coin: str) -> int:
-        """Return how many observations of a coin are stored."""
+        """Return how many records (trigger and backfilled) of a coin are stored."""
         with _translated_errors():
             return int(self.db[HISTORY].count_documents({"coin": coin}))
+
+    @_retried
+    def expire_records(self, coin: str, times: list[datetime], retention_days: int) -> None:
+        """Give trigger records that left the deviation window their expireAt (MongoDB only).
+
+        On MongoDB each is one update by `_id`; the embedded store removes its records itself
+        (retention.EmbeddedRetention) because mongomock scans the collection on every update.
+        """
+        if self.embedded or retention_days <= 0:
+            return
+        with _translated_errors():
+            for moment in times:
+                expiry = to_bson_time(moment + timedelta(days=retention_days))
+                self.db[HISTORY].update_one(
+                    {"_id": history_id(coin, moment)}, {"$set": {EXPIRE_FIELD: expiry}}
+                )
+
+    @_retried
+    def touch_series(self, coins: list[str], now: datetime) -> None:
+        """Mark coins' history as changed now (the version /api/history's ETag carries).
+
+        One document holds every coin's stamp, so a batch of any size is one update.
+        """
+        if not coins:
+            return
+        stamps = {coin: to_bson_time(now) for coin in coins}
+        with _translated_errors():
+            self.db[SERIES].update_one({"_id": SERIES_DOC}, {"$set": stamps}, upsert=True)
+
+    @_retried
+    def series_versions(self) -> dict[str, datetime]:
+        """Return when each coin's history last changed."""
+        with _translated_errors():
+            doc = self.db[SERIES].find_one({"_id": SERIES_DOC}) or {}
+        return {str(k): from_bson_time(v) for k, v in doc.items() if k != "_id"}
 
     @_retried
     def save_snapshot(self, snap: Snapshot) -> None:
@@ -256,6 +311,7 @@ class Store:
             "price": newest.price,
             "marketCap": newest.market_cap,
             "change24h": newest.change_24h,
+            "volume24h": newest.volume_24h,
             "deviation": snap.deviation,
             "samples": snap.samples,
             "observedAt": to_bson_time(newest.observed_at),
@@ -275,7 +331,7 @@ class Store:
         with _translated_errors():
             return {doc["_id"]: _snapshot(doc) for doc in self.db[SNAPSHOTS].find({}, projection)}
 
-    def record_ingest(self, report: IngestReport) -> None:
+    def record_ingest(self, report: LoggedReport) -> None:
         """Append an ingest report to the ingest log (once, even when a retry repeats it)."""
         self._insert_ingest({"_id": ObjectId(), **report.to_dict()})
 
@@ -308,7 +364,13 @@ def _observation(doc: dict[str, Any]) -> Observation:
         market_cap=float(doc["marketCap"]),
         change_24h=float(doc["change24h"]),
         source=str(doc.get("source", "")),
+        volume_24h=_optional(doc.get("volume24h")),
+        deviation=_optional(doc.get("deviation")),
     )
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _snapshot(doc: dict[str, Any]) -> Snapshot:
@@ -320,6 +382,7 @@ def _snapshot(doc: dict[str, Any]) -> Snapshot:
             market_cap=float(doc["marketCap"]),
             change_24h=float(doc["change24h"]),
             source=str(doc.get("source", "")),
+            volume_24h=_optional(doc.get("volume24h")),
         ),
         deviation=float(doc["deviation"]),
         samples=int(doc.get("samples", 0)),

@@ -88,4 +88,5 @@ class Subscriber(ChannelListener):
         if announcement.origin == self.ingestor.origin or announcement.observations is None:
             return
         batch = [obs for obs in announcement.observations if obs.coin in self.tracked]
-        self.ingestor.apply(batch, announcement.labels or {})
+        backfill = [r for r in announcement.backfill or [] if r.coin in self.tracked]
+        self.ingestor.apply(batch, announcement.labels or {}, backfill)

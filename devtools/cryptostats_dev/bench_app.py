@@ -55,9 +55,13 @@ def load_history(state: AppState, settings: Settings, records: int) -> None:
     started = time.monotonic()
     newest = datetime.now(UTC) - HISTORY_END_AGO
     for coin in settings.coin_names:
+        stored = []
         for observed_at, price in synthetic_walk(coin, records, newest):
-            obs = Observation(coin, observed_at, price, price * 1e7, 0.0, SOURCE)
-            state.store.add_observation(obs)
+            obs = Observation(coin, observed_at, price, price * 1e7, 0.0, SOURCE, price * 1e5)
+            if state.store.add_observation(obs):
+                stored.append(obs)
+        state.ingestor.buckets.add_many(stored)  # as the ingest does, record by record
+        state.store.touch_series([coin], datetime.now(UTC))
         rebuild_snapshot(state.store, coin, CoinLabel(), datetime.now(UTC))
     state.read_model.refresh()
     log.warning(

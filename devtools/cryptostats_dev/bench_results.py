@@ -117,8 +117,19 @@ class Results:
     commands: list[str] = field(default_factory=list)
 
 
+REVALIDATE_LABEL = "/api/history 304 (If-None-Match)"
+
 ENDPOINTS = (
     ("baseline /health", "/health"),
     ("/api/stats", f"/api/stats?coin={PROBE_COIN}"),
     ("/api/deviation", f"/api/deviation?coin={PROBE_COIN}"),
+    *(
+        (f"/api/history days={days}", f"/api/history?coin={PROBE_COIN}&days={days}")
+        for days in (1, 7, 30, 365)
+    ),
+    (REVALIDATE_LABEL, f"/api/history?coin={PROBE_COIN}&days=30#304"),
 )
+"""(label, path) of each throughput row; a path ending in #304 is sent with its own ETag."""
+
+HISTORY_TARGET = 0.5
+"""Least req/s of a /api/history row, as a share of the /health baseline (issue 11)."""

@@ -76,9 +76,16 @@ def pinned(cmd: list[str], role: str) -> list[str]:
     return ["taskset", "-c", cores, *cmd]
 
 
-def run_wrk(wrk: str, url: str, config: Config, duration: int | None = None) -> WrkResult:
+def run_wrk(
+    wrk: str,
+    url: str,
+    config: Config,
+    duration: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> WrkResult:
     """Run wrk against one URL on loopback and return what it measured."""
     seconds = duration or config.duration
+    extra = [part for name, value in (headers or {}).items() for part in ("-H", f"{name}: {value}")]
     cmd = pinned(
         [
             wrk,
@@ -86,6 +93,7 @@ def run_wrk(wrk: str, url: str, config: Config, duration: int | None = None) -> 
             f"-c{config.connections}",
             f"-d{seconds}s",
             "--latency",
+            *extra,
             url,
         ],
         "load",

@@ -45,6 +45,7 @@ LAB_ENV: dict[str, str | None] = {
     "UPDATE_INTERVAL_SECONDS": "3600",
     "INGEST_CLAIM_SECONDS": "0.5",
     "LOG_LEVEL": "INFO",
+    "BACKFILL_DAYS": "0",  # tests of the backfill turn it on; others count upstream calls
 }
 """The environment of test and bench processes, before the caller's own (None: unset)."""
 

@@ -34,6 +34,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_UPDATE_INTERVAL_SECONDS = "10"
 """Update interval in demo mode unless UPDATE_INTERVAL_SECONDS is set in the shell (not .env)."""
 
+DEMO_BACKFILL_RATE = "600"
+"""BACKFILL_CALLS_PER_MINUTE of the demo (the simulator has no plan limit): 0.1 s per coin."""
+
 API_READY_TIMEOUT = 60.0
 """Seconds the API gets to answer GET /health."""
 
@@ -234,6 +237,9 @@ class Stack:
         if self.demo:
             sim = lab.simulator(None, name="sim", timeout=SIMULATOR_READY_TIMEOUT)
             lab.defaults["COINGECKO_API_URL"] = sim.url  # the worker's environment too
+            # The simulator has no plan limit: 30 days of history within seconds of starting.
+            if lab.defaults.get("BACKFILL_CALLS_PER_MINUTE") in (None, "", "0"):
+                lab.defaults["BACKFILL_CALLS_PER_MINUTE"] = DEMO_BACKFILL_RATE
         bind = (api_host, settings.api_port)
         api = lab.api(sim, bind=bind, timeout=API_READY_TIMEOUT)
         # Only now: the worker's first trigger would be lost if the API were not subscribed yet.

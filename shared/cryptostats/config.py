@@ -55,6 +55,10 @@ class Settings:
     ingest_claim_seconds: float = 5.0
     request_read_timeout_seconds: float = 15.0
     log_level: str = "INFO"
+    backfill_days: int = 30
+    backfill_calls_per_minute: float = 0.0
+    """0: the plan's rate (pacing.py); the demo stack sets a fast one for the simulator."""
+    history_retention_days: int = 400
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @classmethod
@@ -103,6 +107,16 @@ class Settings:
                 "LOG_LEVEL",
                 get("LOG_LEVEL", cls.log_level).upper(),
                 ("DEBUG", "INFO", "WARNING", "ERROR"),
+            ),
+            backfill_days=_int("BACKFILL_DAYS", get("BACKFILL_DAYS", cls.backfill_days), 0, 365),
+            backfill_calls_per_minute=_float(
+                "BACKFILL_CALLS_PER_MINUTE", get("BACKFILL_CALLS_PER_MINUTE", "0"), 0, 60_000
+            ),
+            history_retention_days=_int(
+                "HISTORY_RETENTION_DAYS",
+                get("HISTORY_RETENTION_DAYS", cls.history_retention_days),
+                0,
+                36_500,
             ),
             trusted_proxies=parse_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", "")),
         )

@@ -120,16 +120,21 @@ def fetches(sim: SimulatorProcess) -> int:
 
 
 def stack_with_history(stack: Lab, records: int) -> tuple[SimulatorProcess, Api]:
-    """Start the system, let a fast worker store `records` prices per coin, then a normal one."""
+    """Start the system, let a fast worker store `records` prices per coin, then a normal one.
+
+    The API backfills 7 days (hourly buckets), so every chart has a line to draw.
+    """
     sim = stack.simulator()
-    api = stack.api(sim)
+    api = stack.api(sim, BACKFILL_DAYS="7", BACKFILL_CALLS_PER_MINUTE="600")
     fast = stack.worker(name="fast-worker", UPDATE_INTERVAL_SECONDS="1")
     wait_until(lambda: fetches(sim) >= records - 1, 20, f"{records - 1} fetches")
     fast.stop()
     time.sleep(0.6)  # past the claim window (0.5 s), so the next trigger is fetched
     stack.worker()  # the regular worker: one trigger at start, the next in an hour
     wait_until(lambda: fetches(sim) >= records, 10, "the regular worker's first fetch")
-    wait_until(lambda: history(api, "bitcoin", 7) >= records, 10, "the history to be stored")
+    for coin in COINS:
+        wait_until(lambda c=coin: history(api, c, 7) >= 7 * 24, 10, f"{coin}'s backfill")
+    wait_until(lambda: api.samples().get("bitcoin", 0) >= records, 10, "the triggers' records")
     return sim, api
 
 

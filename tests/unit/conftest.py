@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import fakeredis
 import mongomock
@@ -16,7 +17,7 @@ from api_server.app_state import AppState, state_of
 from api_server.report import IngestReport
 from api_server.store import Store
 from cryptostats.config import Settings
-from tests.unit.fakes import FakeClaim, ScriptedSource
+from tests.unit.fakes import FakeClaim, ScriptedCharts, ScriptedSource
 
 REDIS_CLAIM = "redis"
 """Pass as `claim` to make_harness for the real claim in (fake) Redis."""
@@ -59,8 +60,11 @@ def make_harness(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harne
         claim: FakeClaim | str | None = None,
         store: Store | None = None,
         poll_seconds: float = 0,
+        charts: ScriptedCharts | None = None,
     ) -> Harness:
-        settings = Settings.from_env({"INGEST_CLAIM_SECONDS": "5", **(env or {})})
+        # Backfills pace at 1 ms a call: the unit suite never waits on the plan's rate.
+        defaults = {"INGEST_CLAIM_SECONDS": "5", "BACKFILL_CALLS_PER_MINUTE": "60000"}
+        settings = Settings.from_env({**defaults, **(env or {})})
         store = store or Store(database, embedded=True)
         client = fakeredis.FakeRedis(server=fake_redis_server)
         source = source or ScriptedSource()
@@ -72,6 +76,7 @@ def make_harness(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harne
             source=source,
             claim=None if claim == REDIS_CLAIM else fake_claim,
             poll_seconds=poll_seconds,
+            charts=charts or ScriptedCharts(now=datetime.now(UTC)),
         )
         return Harness(app, app.test_client(), source, store, client, settings, fake_claim)
 

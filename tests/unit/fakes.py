@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from api_server.backfill import granularity
 from api_server.claim import Lease
 from api_server.coingecko import FetchResult
 from api_server.domain import CoinLabel, Observation
+from api_server.errors import UpstreamError
+from api_server.market_chart import ChartPoint, MarketChart
 from cryptostats.config import TrackedCoin
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+BACKFILL_NOW = datetime(2026, 6, 1, 12, 0, 30, tzinfo=UTC)
+"""When ScriptedCharts' charts end unless told otherwise."""
 
 
 def observation(
     coin: str, price: float, *, at: datetime | None = None, seq: int = 0, source: str = "x"
 ) -> Observation:
-    """Build a valid observation of a coin (market cap 1000 x price, 24h change 1.5)."""
+    """Build a valid observation of a coin (cap 1000 x price, volume 50 x, 24h change 1.5)."""
     return Observation(
         coin=coin,
         observed_at=at or T0 + timedelta(minutes=seq),
@@ -24,6 +30,7 @@ def observation(
         market_cap=price * 1000,
         change_24h=1.5,
         source=source,
+        volume_24h=price * 50,
     )
 
 
@@ -87,3 +94,34 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class ScriptedCharts:
+    """CoinGecko's automatic granularity over `days`, ending now; failures by upstream id."""
+
+    source = "charts.test"
+
+    def __init__(
+        self, failures: dict[str, UpstreamError] | None = None, now: datetime = BACKFILL_NOW
+    ) -> None:
+        self.failures = failures or {}
+        self.now = now
+        self.calls: list[tuple[str, int]] = []
+        self.dropped: Counter[str] = Counter()
+
+    def fetch(self, upstream_id: str, days: int) -> MarketChart:
+        self.calls.append((upstream_id, days))
+        if upstream_id in self.failures:
+            raise self.failures.pop(upstream_id)
+        step = granularity(days)
+        start = self.now - timedelta(days=days)
+        first = start + (datetime.min.replace(tzinfo=UTC) - start) % step
+        times = []
+        moment = first
+        while moment < self.now:
+            times.append(moment)
+            moment += step
+        times.append(self.now)
+        base = 100.0 + len(upstream_id)
+        points = [ChartPoint(t, base + i, 1e9 + i, 5e7 + i) for i, t in enumerate(times)]
+        return MarketChart(upstream_id, days, points, Counter(self.dropped))

@@ -14,6 +14,7 @@ from api_server.announcement import (
     InvalidAnnouncement,
     parse_announcement,
 )
+from api_server.backfill import BackfillRecord
 from api_server.domain import CoinLabel, Observation
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,6 +34,29 @@ def test_an_announcement_round_trips() -> None:
     got = parse_announcement(sent.encode())
     assert got.observations == [obs]
     assert got.labels == {"bitcoin": CoinLabel("btc", "Bitcoin")}
+
+
+def test_volume_deviation_and_backfilled_points_round_trip() -> None:
+    obs = Observation("bitcoin", AT, 40000.0, 8e11, 3.4, "x", volume_24h=2.5e10, deviation=12.5)
+    point = BackfillRecord("bitcoin", AT, 39000.0, 7e11, 2e10, "x")
+    got = parse_announcement(Announcement("host:1", [obs], {}, [point]).encode())
+    assert got.observations == [obs] and got.backfill == [point]
+    only_points = parse_announcement(Announcement("host:1", None, None, [point]).encode())
+    assert only_points.observations == [] and only_points.backfill == [point]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["bitcoin", AT.isoformat(), 1.0, 1.0, -1.0, "x"],
+        ["bitcoin", AT.isoformat(), 0.0, 1.0, 1.0, "x"],
+        ["bitcoin", AT.isoformat(), 1.0, 1.0, "NaN", "x"],
+        ["bitcoin", AT.isoformat(), 1.0],
+    ],
+)
+def test_a_backfilled_point_upstream_would_reject_is_rejected(bad: list[object]) -> None:
+    with pytest.raises(InvalidAnnouncement):
+        parse_announcement(json.dumps({"origin": "x", "backfill": [bad]}))
 
 
 @pytest.mark.parametrize(

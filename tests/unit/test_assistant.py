@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,8 @@ from api_server.assistant import (
     usd,
     usd_big,
 )
+from api_server.backfill import BackfillRecord
+from api_server.buckets import merge
 from api_server.domain import CoinLabel, Observation, Snapshot
 from api_server.history import trend_of
 
@@ -128,7 +131,9 @@ def test_other_answers() -> None:
 
 def test_trend_answer() -> None:
     series = [
-        Observation("ethereum", AT - timedelta(days=6 - i), price, 1.0, 0.0, "t")
+        merge(
+            None, BackfillRecord("ethereum", AT - timedelta(days=6 - i), price, 1.0, 2.0, "t"), "1d"
+        )
         for i, price in enumerate([100.0, 90.0, 120.0, 110.0])
     ]
     reply = answer(Question("trend", "ethereum", 7), snapshot("ethereum"), trend_of(series, 7))
@@ -168,3 +173,15 @@ def test_usd(value: float, text: str) -> None:
 
 def test_usd_big() -> None:
     assert usd_big(512.4e6) == "$512.40 million" and usd_big(12.0) == "$12.00"
+
+
+def test_volume_of_ethereum() -> None:
+    question = read_question("volume of ethereum", COINS)
+    assert (question.type, question.coin) == ("volume", "ethereum")
+    snap = snapshot("ethereum")
+    with_volume = Snapshot(
+        newest=replace(snap.newest, volume_24h=1.25e10), deviation=1.0, samples=1, updated_at=AT
+    )
+    reply = answer(question, with_volume)
+    assert reply.data["volume24h"] == 1.25e10 and "$12.50 billion" in reply.answer
+    assert answer(question, snap).data["volume24h"] is None

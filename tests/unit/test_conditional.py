@@ -23,7 +23,6 @@ def loaded(harness: Harness) -> Harness:
         "/api/deviation?coin=bitcoin",
         "/stats?coin=bitcoin",
         "/api/coins",
-        "/api/history?coin=bitcoin&days=365",
     ],
 )
 def test_read_endpoints_send_validators_and_answer_304(loaded: Harness, url: str) -> None:

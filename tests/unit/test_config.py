@@ -89,6 +89,18 @@ def test_redis_url_with_password_is_not_echoed() -> None:
     assert "hunter2" not in str(caught.value)
 
 
+@pytest.mark.parametrize(("value", "days"), [("", 30), ("0", 0), ("1", 1), ("365", 365)])
+def test_backfill_days(value: str, days: int) -> None:
+    assert Settings.from_env({"BACKFILL_DAYS": value}).backfill_days == days
+
+
+@pytest.mark.parametrize("value", ["366", "-1", "7.5", "month"])
+def test_bad_backfill_days_name_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"BACKFILL_DAYS": value})
+    assert caught.value.variable == "BACKFILL_DAYS"
+
+
 def test_request_read_timeout_is_15_s_unless_set() -> None:
     assert Settings.from_env({}).request_read_timeout_seconds == 15.0
     lowered = Settings.from_env({"REQUEST_READ_TIMEOUT_SECONDS": "1.5"})

@@ -13,12 +13,14 @@ import mongomock
 import pytest
 
 from api_server.announcement import parse_announcement
+from api_server.backfill import Backfiller, BackfillRecord
 from api_server.domain import CoinLabel, Observation
 from api_server.errors import StoreUnavailable, UpstreamError
+from api_server.pacing import CallSpacer
 from api_server.snapshots import rebuild_snapshot
 from api_server.store import Store
 from tests.unit.conftest import REDIS_CLAIM, Harness
-from tests.unit.fakes import T0
+from tests.unit.fakes import T0, ScriptedCharts, ScriptedSource
 
 
 def announcements(h: Harness) -> Any:
@@ -235,3 +237,76 @@ def test_apply_stores_a_batch_another_process_fetched_and_announces_it(
     replica.state.ingestor.apply(batch, {})  # the same batch again: a duplicate, no announcement
     assert replica.store.count_observations("bitcoin") == 1
     assert listener.get_message(timeout=0) is None
+
+
+CONTRACT_PRICES = {1: 40000.0, 2: 45000.0, 3: 50000.0}
+
+
+@pytest.mark.parametrize("backfill_first", [True, False])
+def test_backfilled_points_never_enter_the_deviation(
+    make_harness: Callable[..., Harness], backfill_first: bool
+) -> None:
+    h = make_harness(source=ScriptedSource(lambda coin, n: CONTRACT_PRICES[n]))
+    charts = ScriptedCharts(now=T0 + timedelta(minutes=10))  # 30 days hourly, around the triggers
+    base = h.state.backfill.backfiller
+    backfill = Backfiller(
+        coins=base.coins,
+        days=30,
+        charts=charts,
+        history=base.history,
+        buckets=base.buckets,
+        spacer=CallSpacer(60, sleep=lambda seconds: None),
+        clock=lambda: charts.now,
+    )
+    if backfill_first:
+        assert h.state.backfill.run_once(backfiller=backfill).total_points > 700
+    for _ in CONTRACT_PRICES:
+        h.ingest("trigger")
+    if not backfill_first:
+        assert h.state.backfill.run_once(backfiller=backfill).total_points > 700
+        h.state.read_model.refresh()
+    assert h.client.get("/api/deviation?coin=bitcoin").get_json() == {"deviation": 4082.48}
+    assert h.store.count_observations("bitcoin") > 700
+
+
+def test_each_trigger_record_keeps_its_volume_and_the_deviation_served_after_it(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness(source=ScriptedSource(lambda coin, n: CONTRACT_PRICES[n]))
+    served = []
+    for _ in CONTRACT_PRICES:
+        h.ingest("trigger")
+        served.append(h.client.get("/api/deviation?coin=bitcoin").get_json()["deviation"])
+    docs = h.store.db["prices"].find({"coin": "bitcoin"}).sort("observedAt", 1)
+    assert [(d["deviation"], d["volume24h"]) for d in docs] == [
+        (served[i], price * 50) for i, price in enumerate(CONTRACT_PRICES.values())
+    ]
+    (bucket,) = h.state.history.buckets.query("bitcoin", "1h", T0)
+    assert (bucket.open, bucket.high, bucket.low, bucket.close) == (
+        40000.0,
+        50000.0,
+        40000.0,
+        50000.0,
+    )
+    assert bucket.count == 3 and bucket.deviation == 4082.48 and bucket.volume_24h == 50000.0 * 50
+
+
+def test_the_embedded_store_removes_records_past_retention_but_keeps_the_newest_100(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness(env={"HISTORY_RETENTION_DAYS": "1"})
+    for _ in range(105):
+        h.ingest("trigger")  # T0 + n minutes: long past the retention
+    h.state.ingestor.backfilled(
+        h.state.ingestor.history.add_records(
+            [BackfillRecord("bitcoin", T0 - timedelta(days=d), 1.0, 1.0, 1.0, "t") for d in (3, 4)]
+        )
+    )
+    later = datetime.now(UTC) + timedelta(hours=2)
+    h.state.ingestor.now = lambda: later  # the next sweep is due
+    h.ingest("trigger")
+    times = [d["observedAt"] for d in h.store.db["prices"].find({"coin": "bitcoin"})]
+    assert len(times) == 100
+    assert h.client.get("/api/deviation?coin=bitcoin").status_code == 200
+    daily = h.state.history.buckets.query("bitcoin", "1d", T0 - timedelta(days=5))
+    assert sum(b.count for b in daily) == 108  # buckets stay

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import mongomock
@@ -43,9 +44,20 @@ def test_observations_come_back_typed_in_both_orders(store: Store) -> None:
     newest = store.recent_observations("bitcoin", 2)
     assert [o.price for o in newest] == [12.0, 11.0]
     assert newest[0] == observation("bitcoin", 12.0, seq=2)
-    since = store.history("bitcoin", T0 + timedelta(minutes=1))
-    assert [o.price for o in since] == [11.0, 12.0]
-    assert since[0].observed_at.tzinfo is not None
+    assert newest[0].observed_at.tzinfo is not None
+
+
+def test_recent_observations_never_return_backfilled_records(store: Store) -> None:
+    store.add_observation(observation("bitcoin", 10.0, seq=0))
+    later = {"coin": "bitcoin", "observedAt": T0 + timedelta(hours=1), "price": 99.0}
+    store.db["prices"].insert_one({**later, "marketCap": 1.0, "change24h": None, "backfill": True})
+    assert [o.price for o in store.recent_observations("bitcoin", 100)] == [10.0]
+
+
+def test_volume_and_deviation_round_trip(store: Store) -> None:
+    obs = replace(observation("bitcoin", 10.0), volume_24h=7.5e9, deviation=1.25)
+    store.add_observation(obs)
+    assert store.recent_observations("bitcoin", 1) == [obs]
 
 
 def test_a_snapshot_round_trips_with_its_label_and_window(store: Store) -> None:
@@ -97,3 +109,25 @@ def test_an_unreachable_store_raises_a_store_error_not_an_http_one() -> None:
         client.close()
     assert not isinstance(caught.value, ApiError)
     assert caught.value.message == "data store unavailable (ServerSelectionTimeoutError)"
+
+
+def test_mongodb_retention_is_a_ttl_index_and_an_expiry_per_record_that_left_the_window() -> None:
+    store = Store(mongomock.MongoClient().db)  # as MongoDB: not embedded
+    store.ensure_indexes(retention_days=400)
+    ttl = store.db["prices"].index_information()["expireAt_ttl"]
+    assert ttl["expireAfterSeconds"] == 0
+    store.add_observation(observation("bitcoin", 1.0))
+    store.expire_records("bitcoin", [T0], 400)
+    assert store.db["prices"].find_one({})["expireAt"] == T0.replace(tzinfo=None) + timedelta(
+        days=400
+    )
+
+
+def test_the_embedded_store_and_zero_days_set_no_expiry() -> None:
+    embedded = Store(mongomock.MongoClient().db, embedded=True)
+    embedded.ensure_indexes(retention_days=400)
+    assert "expireAt_ttl" not in embedded.db["prices"].index_information()
+    for store, days in ((embedded, 400), (Store(mongomock.MongoClient().db), 0)):
+        store.add_observation(observation("bitcoin", 1.0))
+        store.expire_records("bitcoin", [T0], days)
+        assert "expireAt" not in store.db["prices"].find_one({})
