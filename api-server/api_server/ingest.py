@@ -77,6 +77,8 @@ class Ingestor:
         self.recent: deque[IngestReport] = deque(maxlen=RECENT_INGESTS)
         self.listeners: list[Callable[[IngestReport], None]] = []
         """Called with every finished report (metrics)."""
+        self.stored_listeners: list[Callable[[list[Observation]], None]] = []
+        """Called, after the announcement, with the observations a live ingest stored (alerts)."""
         self._lock = threading.Lock()
 
     def ingest(self, reason: str) -> IngestReport | None:
@@ -175,6 +177,7 @@ class Ingestor:
                 return
         if report.stored:
             self._announce(None)
+            self._tell_stored([obs for obs in observations if obs.coin in set(report.stored)])
 
     def _save_snapshot(
         self, obs: Observation, added: bool, previous: Snapshot | None, label: CoinLabel | None
@@ -203,6 +206,11 @@ class Ingestor:
             added = set(report.stored)
             batch = [obs for obs in stored if obs.coin in added]
             self._announce(batch if self.store.embedded else None, labels)
+            self._tell_stored(batch)
+
+    def _tell_stored(self, observations: list[Observation]) -> None:
+        for listener in self.stored_listeners:
+            listener(observations)
 
     def _announce(
         self, batch: list[Observation] | None, labels: dict[str, CoinLabel] | None = None
