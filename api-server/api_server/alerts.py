@@ -34,6 +34,9 @@ ANONYMOUS_OWNER = "anonymous"
 TYPES = {"upper": "above", "lower": "below"}
 """Alert type -> the field that names its threshold in the API."""
 
+ALERT_ID_PATTERN = r"al_[0-9a-f]{16}"
+"""What an alert id looks like ("al_" and 16 hex digits)."""
+
 MAX_EVENTS_LISTED = 100
 """Most events one GET answers with."""
 
@@ -250,9 +253,8 @@ class AlertStore:
         if since is not None:
             query["firedAt"] = {"$gte": since}
         with store_errors():
-            docs = (
-                self.events.find(query).sort("firedAt", pymongo.DESCENDING).limit(MAX_EVENTS_LISTED)
-            )
+            newest = [("firedAt", pymongo.DESCENDING), ("observedAt", pymongo.DESCENDING)]
+            docs = self.events.find(query).sort(newest).limit(MAX_EVENTS_LISTED)
             return [_event(doc) for doc in docs]
 
 

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, json, request
+from flask.blueprints import BlueprintSetupState
 from flask_smorest import Blueprint
+from werkzeug.routing import BaseConverter
 
 from api_server.action_docs import KEY_OR_LOCAL, operation
 from api_server.alert_docs import (
@@ -30,13 +32,25 @@ from api_server.alert_docs import (
     SeedSetSchema,
 )
 from api_server.alert_wiring import alerts
-from api_server.alerts import ANONYMOUS_OWNER, TYPES, TooManyAlerts, alert_body
+from api_server.alerts import ALERT_ID_PATTERN, ANONYMOUS_OWNER, TYPES, TooManyAlerts, alert_body
 from api_server.auth import require_writer
 from api_server.errors import InvalidRequest, NoData
 from api_server.watchlist import make_private, tracked
 from api_server.webhooks import UnsafeWebhook, destination
 
 bp = Blueprint("alerts", __name__, description="Price alerts and their webhooks")
+
+
+class AlertIdConverter(BaseConverter):
+    """An alert id in a path (so /api/alerts/events is never taken for one)."""
+
+    regex = ALERT_ID_PATTERN
+
+
+@bp.record_once
+def _register_converter(setup: BlueprintSetupState) -> None:  # runs before the routes are added
+    setup.app.url_map.converters["alert_id"] = AlertIdConverter
+
 
 SEED_WINDOW = timedelta(hours=24)
 """How far back /check-alerts looks."""
@@ -108,7 +122,7 @@ def list_events() -> Response:
     return _json({"events": [event.to_dict() for event in events]})
 
 
-@bp.route("/api/alerts/<alert_id>", methods=["GET"])
+@bp.route("/api/alerts/<alert_id:alert_id>", methods=["GET"])
 @operation(
     bp,
     security=KEY_OR_LOCAL,
@@ -127,7 +141,7 @@ def get_alert(alert_id: str) -> Response:
     return _json(body)
 
 
-@bp.route("/api/alerts/<alert_id>", methods=["DELETE"])
+@bp.route("/api/alerts/<alert_id:alert_id>", methods=["DELETE"])
 @operation(
     bp,
     limited=True,
