@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from api_server.app_state import state_of
+from cryptostats_dev.webhook_receiver import WebhookReceiver
 from tests.unit.actions_harness import REMOTE, ActionsApp, build
-from tests.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from api_server.outbox import (
 )
 from api_server.webhook_dispatch import WebhookDispatcher
 from api_server.webhooks import SIGNATURE_HEADER, Attempt, sign
-from tests.webhook_receiver import WebhookReceiver
+from cryptostats_dev.webhook_receiver import WebhookReceiver
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 

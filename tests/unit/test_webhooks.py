@@ -20,7 +20,7 @@ from api_server.webhooks import (
     sign,
 )
 from cryptostats.errors import ConfigError
-from tests.webhook_receiver import WebhookReceiver
+from cryptostats_dev.webhook_receiver import WebhookReceiver
 
 PUBLIC = "93.184.215.14"
 

@@ -26,6 +26,8 @@ class WebhookReceiver:
     received: list[Received] = field(default_factory=list)
     server: Any = None
     arrived: threading.Event = field(default_factory=threading.Event)
+    began: threading.Event = field(default_factory=threading.Event)
+    """Set when a POST starts (before the delay)."""
 
     def start(self, port: int = 0) -> WebhookReceiver:
         """Listen on 127.0.0.1 (a free port unless given) in a daemon thread."""
@@ -35,6 +37,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                receiver.began.set()
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
                 receiver.received.append(Received(self.path, dict(self.headers), body))
