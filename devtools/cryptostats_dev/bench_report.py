@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from cryptostats_dev.bench_results import CLAIM_SECONDS, ENDPOINTS, TRIGGER_GAP, Results, Throughput
+from cryptostats_dev.bench_results import (
+    CLAIM_SECONDS,
+    ENDPOINTS,
+    TRIGGER_GAP,
+    IngestTiming,
+    Results,
+    Throughput,
+)
 
 
 def render_tables(results: Results) -> str:
@@ -39,8 +46,9 @@ def render_tables(results: Results) -> str:
         calls = statistics.median(timing.calls)
         check = "" if not timing.mismatches else f" ({timing.mismatches} price mismatches)"
         lines.append(
-            f"| trigger to served, {timing.coins:,} coins, median of {len(timing.served_ms)}"
-            f"{check} | {timing.history:,} | | {median:.1f} | {max(timing.served_ms):.1f} (max) "
+            f"| trigger to served, {timing.coins:,} coins{_crossing(timing)}, median of "
+            f"{len(timing.served_ms)}{check} | {timing.history:,} | | {median:.1f} "
+            f"| {max(timing.served_ms):.1f} (max) "
             "| | | |"
         )
         lines.append(
@@ -48,6 +56,10 @@ def render_tables(results: Results) -> str:
             f"{timing.expected_calls}) | {timing.history:,} | {calls:g} | | | | | |"
         )
     return "\n".join(lines)
+
+
+def _crossing(timing: IngestTiming) -> str:
+    return f", {timing.alerts:,} alerts crossing" if timing.alerts else ""
 
 
 def _bad_flags(row: Throughput) -> str:
@@ -96,7 +108,8 @@ def verdicts(results: Results) -> list[str]:
             out.append(
                 _verdict(
                     median < 500,
-                    f"trigger to served, {timing.history:,} records: median {median:.1f} ms "
+                    f"trigger to served, {timing.history:,} records{_crossing(timing)}: "
+                    f"median {median:.1f} ms "
                     "(target < 500 ms)",
                 )
             )
