@@ -33,6 +33,11 @@ class Alerts:
     dispatcher: WebhookDispatcher
     settings: WebhookSettings
 
+    def drop_owner(self, owner: str) -> None:
+        """Delete an owner's alerts and their pending deliveries (its key was revoked)."""
+        for alert_id in self.store.delete_owner(owner):
+            self.outbox.cancel(alert_id)
+
 
 def install_alerts(
     app: Any, database: Any, metrics: Metrics, environ: Mapping[str, str] | None = None

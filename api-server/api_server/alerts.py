@@ -161,6 +161,13 @@ class AlertStore:
         with store_errors():
             return bool(self.alerts.delete_one({"_id": alert_id, "owner": owner}).deleted_count)
 
+    def delete_owner(self, owner: str) -> list[str]:
+        """Delete every alert of an owner; return their ids."""
+        with store_errors():
+            ids = [doc["_id"] for doc in self.alerts.find({"owner": owner}, {"_id": 1})]
+            self.alerts.delete_many({"owner": owner})
+        return ids
+
     def seed_alerts(self, owner: str, coin: str) -> list[dict[str, Any]]:
         """Return the alerts the seed client set for a coin (at most one per type)."""
         with store_errors():

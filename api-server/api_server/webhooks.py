@@ -165,9 +165,9 @@ def post(
     except UnsafeWebhook as exc:
         return Attempt(None, f"refused: {exc}")
     default_port = 443 if dest.scheme == "https" else 80
-    host_header = dest.host if dest.port == default_port else f"{dest.host}:{dest.port}"
-    if ":" in dest.host and dest.port == default_port:
-        host_header = f"[{dest.host}]"
+    host_header = f"[{dest.host}]" if ":" in dest.host else dest.host  # an IPv6 literal
+    if dest.port != default_port:
+        host_header = f"{host_header}:{dest.port}"
     headers = {
         "Host": host_header,
         "Content-Type": "application/json",

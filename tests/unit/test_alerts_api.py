@@ -8,7 +8,7 @@ import pytest
 
 from api_server.app_state import state_of
 from cryptostats_dev.webhook_receiver import WebhookReceiver
-from tests.unit.actions_harness import REMOTE, ActionsApp, build
+from tests.unit.actions_harness import ADMIN_KEY, REMOTE, ActionsApp, build
 
 
 @pytest.fixture
@@ -189,3 +189,16 @@ def test_at_most_100_alerts_per_owner(api: ActionsApp) -> None:
         api.call("POST", "/api/alerts", json={"coin": "bitcoin", "above": 1})
     resp = api.call("POST", "/api/alerts", json={"coin": "bitcoin", "above": 1})
     assert resp.status_code == 400 and "100" in resp.get_json()["error"]
+
+
+def test_revoking_a_key_drops_its_alerts_and_pending_deliveries(
+    api: ActionsApp, receiver: WebhookReceiver
+) -> None:
+    key_id, key = api.new_key("carol")
+    body = {"coin": "bitcoin", "above": 1, "webhook": receiver.url}
+    assert api.call("POST", "/api/alerts", key=key, json=body).status_code == 201
+    ingest(api)
+    assert api.database["alert_deliveries"].count_documents({"state": "pending"}) == 1
+    assert api.call("DELETE", f"/api/keys/{key_id}", key=ADMIN_KEY).status_code == 204
+    assert api.database["alerts"].count_documents({"owner": key_id}) == 0
+    assert api.database["alert_deliveries"].count_documents({"state": "pending"}) == 0
