@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import shutil
+import ssl
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +164,41 @@ def test_allow_private_setting() -> None:
     assert WebhookSettings.from_env({"ALERT_WEBHOOK_ALLOW_PRIVATE": "TRUE"}).allow_private
     with pytest.raises(ConfigError, match="ALERT_WEBHOOK_ALLOW_PRIVATE"):
         WebhookSettings.from_env({"ALERT_WEBHOOK_ALLOW_PRIVATE": "yes"})
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[tuple[WebhookReceiver, str]]:
+    """The receiver behind TLS with a self-signed certificate for hooks.example."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=hooks.example", "-addext", "subjectAltName=DNS:hooks.example",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    found = WebhookReceiver().start()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    found.server.socket = context.wrap_socket(found.server.socket, server_side=True)
+    yield found, str(cert)
+    found.stop()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_https_is_pinned_to_the_checked_address_with_the_hosts_name_and_certificate(
+    tls_receiver: tuple[WebhookReceiver, str],
+) -> None:
+    receiver, authority = tls_receiver
+    port = receiver.server.server_address[1]
+    to_loopback = lambda h, p: ["127.0.0.1"]  # noqa: E731
+    good = post(f"https://hooks.example:{port}/h", b"{}", secret="s", event_id="e",
+                allow_private=True, resolver=to_loopback, ca_certs=authority)  # fmt: skip
+    assert good.delivered, good.error
+    assert receiver.received[0].headers["Host"] == f"hooks.example:{port}"
+    wrong_name = post(f"https://other.example:{port}/h", b"{}", secret="s", event_id="e",
+                      allow_private=True, resolver=to_loopback, ca_certs=authority)  # fmt: skip
+    assert not wrong_name.delivered and "SSL" in wrong_name.error
+    untrusted = post(f"https://hooks.example:{port}/h", b"{}", secret="s", event_id="e",
+                     allow_private=True, resolver=to_loopback)  # fmt: skip
+    assert not untrusted.delivered and "SSL" in untrusted.error
+    assert len(receiver.received) == 1
