@@ -7,11 +7,10 @@ the one shared anonymous owner. Another owner's alert is a 404, never the alert.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Response, json, request
+from flask import Response, json
 from flask.blueprints import BlueprintSetupState
 from flask_smorest import Blueprint
 from werkzeug.routing import BaseConverter
@@ -31,12 +30,20 @@ from api_server.alert_docs import (
     SeedEventSchema,
     SeedSetSchema,
 )
+from api_server.alert_input import (
+    alert_owner,
+    coin_of,
+    create_alert_for,
+    json_body,
+    private_json,
+    since_of,
+    threshold_of,
+    webhook_of,
+)
 from api_server.alert_wiring import alerts
-from api_server.alerts import ALERT_ID_PATTERN, ANONYMOUS_OWNER, TYPES, TooManyAlerts, alert_body
-from api_server.auth import require_writer
+from api_server.alerts import ALERT_ID_PATTERN, TYPES, alert_body
 from api_server.errors import InvalidRequest, NoData
-from api_server.watchlist import make_private, tracked
-from api_server.webhooks import UnsafeWebhook, destination
+from api_server.watchlist import make_private
 
 bp = Blueprint("alerts", __name__, description="Price alerts and their webhooks")
 
@@ -60,12 +67,6 @@ class AlertNotFound(NoData):
     """No alert with this id belongs to the caller (404)."""
 
 
-def owner() -> str:
-    """Return the caller's owner id: its key, or the shared anonymous owner (policy allowing)."""
-    caller = require_writer()
-    return caller.key_id or ANONYMOUS_OWNER
-
-
 @bp.route("/api/alerts", methods=["POST"])
 @operation(
     bp,
@@ -77,20 +78,20 @@ def owner() -> str:
 )
 def create_alert() -> Response:
     """Create a price alert: `above` or `below` a threshold, with an optional webhook."""
-    who = owner()
-    payload = _body()
-    coin = _coin(payload)
+    who = alert_owner()
+    payload = json_body()
+    coin = coin_of(payload)
     kinds = [kind for kind, field in TYPES.items() if field in payload]
     if len(kinds) != 1:
         raise InvalidRequest('give exactly one of "above" or "below"', field="above")
     kind = kinds[0]
-    threshold = _threshold(payload[TYPES[kind]], TYPES[kind])
-    webhook = _webhook(payload.get("webhook"))
-    doc = _create(who, coin, kind, threshold, webhook=webhook)
+    threshold = threshold_of(payload[TYPES[kind]], TYPES[kind])
+    webhook = webhook_of(payload.get("webhook"))
+    doc = create_alert_for(who, coin, kind, threshold, webhook=webhook)
     body = alert_body(doc)
     if doc.get("secret"):
         body["secret"] = doc["secret"]
-    return _json(body, status=201)
+    return private_json(body, status=201)
 
 
 @bp.route("/api/alerts", methods=["GET"])
@@ -102,8 +103,8 @@ def create_alert() -> Response:
 )
 def list_alerts() -> Response:
     """List the caller's alerts, oldest first."""
-    docs = alerts().store.of_owner(owner())
-    return _json({"alerts": [alert_body(doc) for doc in docs]})
+    docs = alerts().store.of_owner(alert_owner())
+    return private_json({"alerts": [alert_body(doc) for doc in docs]})
 
 
 @bp.route("/api/alerts/events", methods=["GET"])
@@ -116,10 +117,10 @@ def list_alerts() -> Response:
 )
 def list_events() -> Response:
     """List the caller's fired events, newest first, optionally since a time."""
-    who = owner()
-    since = _since()
+    who = alert_owner()
+    since = since_of()
     events = alerts().store.events_of(who, since)
-    return _json({"events": [event.to_dict() for event in events]})
+    return private_json({"events": [event.to_dict() for event in events]})
 
 
 @bp.route("/api/alerts/<alert_id:alert_id>", methods=["GET"])
@@ -133,12 +134,12 @@ def list_events() -> Response:
 def get_alert(alert_id: str) -> Response:
     """Show one of the caller's alerts with each webhook delivery and its attempts."""
     found = alerts()
-    doc = found.store.find(owner(), alert_id)
+    doc = found.store.find(alert_owner(), alert_id)
     if doc is None:
         raise AlertNotFound("no such alert")
     body = alert_body(doc)
     body["deliveries"] = [_delivery(d) for d in found.outbox.of_alert(alert_id)]
-    return _json(body)
+    return private_json(body)
 
 
 @bp.route("/api/alerts/<alert_id:alert_id>", methods=["DELETE"])
@@ -153,7 +154,7 @@ def get_alert(alert_id: str) -> Response:
 def delete_alert(alert_id: str) -> Response:
     """Delete one of the caller's alerts and its pending deliveries."""
     found = alerts()
-    if not found.store.delete(owner(), alert_id):
+    if not found.store.delete(alert_owner(), alert_id):
         raise AlertNotFound("no such alert")
     found.outbox.cancel(alert_id)
     return Response(status=204)
@@ -173,13 +174,13 @@ def set_alert() -> Response:
 
     A `null` threshold removes that side; both `null` remove both.
     """
-    who = owner()
-    payload = _body()
-    coin = _coin(payload)
+    who = alert_owner()
+    payload = json_body()
+    coin = coin_of(payload)
     wanted: dict[str, float | None] = {}
     for kind, field in (("upper", "upperThreshold"), ("lower", "lowerThreshold")):
         raw = payload.get(field)
-        wanted[kind] = None if raw is None else _threshold(raw, field)
+        wanted[kind] = None if raw is None else threshold_of(raw, field)
     store = alerts().store
     current = {doc["type"]: doc for doc in store.seed_alerts(who, coin)}
     for kind, threshold in wanted.items():
@@ -189,8 +190,8 @@ def set_alert() -> Response:
         if old is not None:
             store.delete(who, old["_id"])
         if threshold is not None:
-            _create(who, coin, kind, threshold, seed=True)
-    return _json(
+            create_alert_for(who, coin, kind, threshold, seed=True)
+    return private_json(
         {"coin": coin, "upperThreshold": wanted["upper"], "lowerThreshold": wanted["lower"]}
     )
 
@@ -205,7 +206,7 @@ def set_alert() -> Response:
 def check_alerts() -> Response:
     """List the caller's alert events of the last 24 hours (the seed dashboard polls it)."""
     since = datetime.now(UTC) - SEED_WINDOW
-    events = alerts().store.events_of(owner(), since)
+    events = alerts().store.events_of(alert_owner(), since)
     items = [
         {
             "coin": e.coin,
@@ -217,75 +218,6 @@ def check_alerts() -> Response:
         for e in events
     ]
     return make_private(Response(json.dumps(items), mimetype="application/json"))
-
-
-def _create(
-    who: str,
-    coin: str,
-    kind: str,
-    threshold: float,
-    *,
-    webhook: str | None = None,
-    seed: bool = False,
-) -> dict[str, Any]:
-    try:
-        return alerts().store.create(
-            who, coin, kind, threshold, webhook=webhook, seed=seed, now=datetime.now(UTC)
-        )
-    except TooManyAlerts as exc:
-        raise InvalidRequest(str(exc)) from None
-
-
-def _body() -> dict[str, Any]:
-    raw = request.get_data(cache=True)  # raises the JSON 413 when over MAX_CONTENT_LENGTH
-    try:
-        payload: Any = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise InvalidRequest("the body must be a JSON object") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return payload
-
-
-def _coin(payload: dict[str, Any]) -> str:
-    coin = payload.get("coin")
-    if not isinstance(coin, str) or not coin.strip():
-        raise InvalidRequest('"coin" must be a tracked coin\'s id', field="coin")
-    return tracked(coin)
-
-
-def _threshold(raw: Any, field: str) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise InvalidRequest(f'"{field}" must be a positive number', field=field)
-    value = float(raw)
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidRequest(f'"{field}" must be a positive finite number', field=field)
-    return value
-
-
-def _webhook(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, str):
-        raise InvalidRequest('"webhook" must be an http(s) URL or null', field="webhook")
-    try:
-        destination(raw, allow_private=alerts().settings.allow_private)
-    except UnsafeWebhook as exc:
-        raise InvalidRequest(str(exc), field="webhook") from None
-    return raw
-
-
-def _since() -> datetime | None:
-    values = request.args.getlist("since")
-    if not values:
-        return None
-    if len(values) > 1:
-        raise InvalidRequest("query parameter 'since' must be given once", field="since")
-    try:
-        moment = datetime.fromisoformat(values[0].strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest("'since' must be an ISO 8601 time", field="since") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _delivery(doc: dict[str, Any]) -> dict[str, Any]:
@@ -308,7 +240,3 @@ def _delivery(doc: dict[str, Any]) -> dict[str, Any]:
 def _iso(seconds: float) -> str:
     moment = datetime.fromtimestamp(seconds, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _json(body: Any, *, status: int = 200) -> Response:
-    return make_private(Response(json.dumps(body), status=status, mimetype="application/json"))
