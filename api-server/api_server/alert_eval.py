@@ -45,11 +45,14 @@ class AlertEvaluator:
         self.clock = clock
 
     def on_stored(self, observations: list[Observation]) -> None:
-        """Evaluate every stored observation; log (never raise) when the store fails."""
+        """Evaluate every stored observation; log, never raise (the ingest called it)."""
         try:
             fired = [event for obs in observations for event in self.evaluate(obs)]
         except StoreUnavailable as exc:
             log.error("alerts not evaluated (%s); the next ingest evaluates again", exc.message)
+            return
+        except Exception:  # a fault in alerts must never break the ingest that called it
+            log.exception("alerts not evaluated")
             return
         if fired:
             log.info(

@@ -112,3 +112,17 @@ def test_a_store_failure_is_logged_not_raised(database: Any) -> None:
 
     ev.alerts.rearm = broken  # type: ignore[method-assign]
     ev.on_stored([observation("bitcoin", 1.0)])  # no exception reaches the ingest
+
+
+def test_an_unexpected_fault_is_logged_not_raised(
+    database: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    ev = evaluator(database)
+    ev.alerts.create("k1", "bitcoin", "upper", 1.0, now=NOW)
+
+    def broken(obs: Any, alerts: Any, now: Any) -> list[Any]:
+        raise KeyError("bug")
+
+    ev.alerts.fire = broken  # type: ignore[method-assign]
+    ev.on_stored([observation("bitcoin", 5.0)])
+    assert "alerts not evaluated" in caplog.text
