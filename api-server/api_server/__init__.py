@@ -19,6 +19,7 @@ from werkzeug.exceptions import RequestURITooLarge
 from api_server import admin, ask, contract, market, observability, readiness, status
 from api_server.access_config import AccessSettings
 from api_server.actions import install_actions
+from api_server.alert_wiring import install_alerts
 from api_server.app_state import AppState, attach, state_of
 from api_server.backfill import BackfillClaim, Backfiller, ChartSource
 from api_server.backfill_job import BackfillJob
@@ -126,6 +127,7 @@ def create_app(
         database=store.db,
         redis_client=redis_client,
     )
+    install_alerts(app, store.db, metrics)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(admin.bp)
     register_error_handlers(app)

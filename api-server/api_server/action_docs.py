@@ -70,7 +70,7 @@ def operation(
     bp: Blueprint,
     *,
     security: list[dict[str, list[str]]] | None,
-    success: tuple[int, type[ma.Schema] | None, str],
+    success: tuple[int, type[ma.Schema] | ma.Schema | None, str],
     errors: dict[int, str],
     body: type[ma.Schema] | None = None,
     parameters: list[Any] | None = None,

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from flask import Flask, Response
 
-from api_server import keys_api, refresh, watchlist
+from api_server import alerts_api, keys_api, refresh, watchlist
 from api_server.access import Access
 from api_server.access_config import AccessSettings
 from api_server.action_docs import register_bearer
@@ -26,7 +26,7 @@ from cryptostats.config import Settings
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = (refresh.bp, keys_api.bp, watchlist.bp)
+BLUEPRINTS = (refresh.bp, keys_api.bp, watchlist.bp, alerts_api.bp)
 """The action endpoints, registered on the documented API by create_app."""
 
 

@@ -18,6 +18,7 @@ from cryptostats.config import Settings
 
 if TYPE_CHECKING:
     from api_server.access import Access
+    from api_server.alert_wiring import Alerts
 
 _EXTENSION = "cryptostats"
 
@@ -37,15 +38,21 @@ class AppState:
     read_model_listener: ReadModelListener
     access: Access | None = None
     """Keys, watchlists and the write policy (set by `actions.install_actions`)."""
+    alerts: Alerts | None = None
+    """Alerts, their outbox and webhook dispatcher (set by `alert_wiring.install_alerts`)."""
 
     def start(self) -> None:
-        """Start the background threads: the read model's listener, the subscriber, the backfill."""
+        """Start the background threads: read model listener, subscriber, backfill, webhooks."""
         self.read_model_listener.start()
         self.subscriber.start()
         self.backfill.start()
+        if self.alerts is not None:
+            self.alerts.dispatcher.start()
 
     def stop(self) -> None:
         """Stop the background threads."""
+        if self.alerts is not None:
+            self.alerts.dispatcher.stop()
         self.backfill.stop()
         self.subscriber.stop()
         self.read_model_listener.stop()

@@ -89,6 +89,8 @@ class Ingestor:
         self.recent: deque[IngestReport] = deque(maxlen=RECENT_INGESTS)
         self.listeners: list[Callable[[IngestReport], None]] = []
         """Called with every finished report (metrics)."""
+        self.stored_listeners: list[Callable[[list[Observation]], None]] = []
+        """Called, after the announcement, with the observations a live ingest stored (alerts)."""
         self._lock = threading.Lock()
 
     def ingest(self, reason: str) -> IngestReport | None:
@@ -219,6 +221,7 @@ class Ingestor:
             return
         if report.stored or backfill:
             self._announce(None)
+            self._tell_stored([obs for obs in observations if obs.coin in set(report.stored)])
 
     def _store_one(
         self, obs: Observation, previous: Snapshot | None, labels: dict[str, CoinLabel]
@@ -270,6 +273,11 @@ class Ingestor:
             added = set(report.stored)
             batch = [obs for obs in stored if obs.coin in added]
             self._announce(batch if self.store.embedded else None, labels)
+            self._tell_stored(batch)
+
+    def _tell_stored(self, observations: list[Observation]) -> None:
+        for listener in self.stored_listeners:
+            listener(observations)
 
     def _announce(
         self,

@@ -16,6 +16,7 @@ from api_server.action_docs import (
     NewKeySchema,
     operation,
 )
+from api_server.app_state import app_state
 from api_server.auth import require_admin
 from api_server.errors import InvalidRequest, NoData
 from api_server.keys import ROLES
@@ -85,12 +86,15 @@ def list_keys() -> Response:
     errors={**ADMIN_ERRORS, 404: "no live key has this id", 429: STANDARD_ERRORS[429]},
 )
 def revoke_key(key_id: str) -> Response:
-    """Revoke an API key at once, in every process and replica, and drop its watchlist."""
+    """Revoke an API key at once, in every process and replica; drop its watchlist and alerts."""
     require_admin()
     found = access()
     if not found.keys.revoke(key_id):
         raise NoData(f"no API key with id {key_id[:40]!r}")
     found.watchlists.clear(key_id)
+    alerts = app_state().alerts
+    if alerts is not None:
+        alerts.drop_owner(key_id)
     return Response(status=204)
 
 

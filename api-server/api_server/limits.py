@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
-WRITE_BLUEPRINTS = ("refresh", "keys", "watchlist")
-"""Blueprints whose writes RATE_LIMIT_WRITES limits (alerts will add theirs)."""
+WRITE_BLUEPRINTS = ("refresh", "keys", "watchlist", "alerts")
+"""Blueprints whose writes RATE_LIMIT_WRITES limits."""
 
 ASK_BLUEPRINT = "ask"
 

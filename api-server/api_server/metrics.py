@@ -110,8 +110,16 @@ class Metrics:
             "Market chart points stored by backfills",
             registry=self.registry,
         )
+        self.scrape_collectors: list[Collector] = [self.age]
+        """Collectors computed when scraped, from this process's view (not per-process files)."""
         if self.multiprocess_dir is None:
             self.registry.register(self.age)
+
+    def add_scrape_collector(self, collector: Collector) -> None:
+        """Register a collector computed at scrape time (alerts by state)."""
+        self.scrape_collectors.append(collector)
+        if self.multiprocess_dir is None:
+            self.registry.register(collector)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -140,5 +148,6 @@ class Metrics:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
-        registry.register(self.age)
+        for collector in self.scrape_collectors:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST

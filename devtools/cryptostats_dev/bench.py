@@ -254,6 +254,38 @@ def many_coins_round(stack: BenchStack, results: Results) -> None:
     api.stop()
 
 
+ALERT_ADMIN_KEY = "bench-alerts-admin-key-0123456789abcdef"
+ALERTS_PER_TRIGGER = 1000
+
+
+def alerts_round(stack: BenchStack, results: Results) -> None:
+    """1,000 alerts on the probe coin crossing at each trigger: the new price is served fast."""
+    channel = "bench.alerts"
+    print(f"\n== round: {ALERTS_PER_TRIGGER:,} alerts crossing at once ==", flush=True)
+    env = stack.env(channel, None, {"ADMIN_API_KEY": ALERT_ADMIN_KEY, "RATE_LIMIT_WRITES": "off"})
+    api, worker, url = stack.start_round("alerts", python_module_cmd("api_server"), env)
+    timing = IngestTiming(coins=3, history=0, alerts=ALERTS_PER_TRIGGER)
+    for _ in range(results.config.triggers):
+        price = wait_for_price(stack.http, url, PROBE_COIN, SERVE_TIMEOUT)
+        create_crossing_alerts(stack.http, url, price / 2)
+        measure_ingest(stack, url, timing, 1, channel, (PROBE_COIN, PROBE_COIN))
+    results.ingest.append(timing)
+    worker.stop()
+    api.stop()
+
+
+def create_crossing_alerts(http: requests.Session, url: str, threshold: float) -> None:
+    """Create ALERTS_PER_TRIGGER armed alerts above `threshold` (100 per key, new keys)."""
+    admin = {"Authorization": f"Bearer {ALERT_ADMIN_KEY}"}
+    for _ in range(ALERTS_PER_TRIGGER // 100):
+        key = http.post(f"{url}/api/keys", json={"name": "bench"}, headers=admin, timeout=10)
+        headers = {"Authorization": f"Bearer {key.json()['key']}"}
+        for _ in range(100):
+            body: dict[str, str | float] = {"coin": PROBE_COIN, "above": threshold}
+            resp = http.post(f"{url}/api/alerts", json=body, headers=headers, timeout=10)
+            resp.raise_for_status()
+
+
 def run(config: Config) -> Results:
     """Run every round and return the results."""
     wrk = ensure_wrk()
@@ -265,6 +297,7 @@ def run(config: Config) -> Results:
         for history in config.histories:
             history_round(stack, wrk, history, results)
         many_coins_round(stack, results)
+        alerts_round(stack, results)
     finally:
         stack.stop_all()
     return results

@@ -99,6 +99,8 @@ class IngestTiming:
     coins: int
     history: int
     served_ms: list[float] = field(default_factory=list)
+    alerts: int = 0
+    """Alerts on the probe coin crossing at each measured trigger."""
     calls: list[int] = field(default_factory=list)
     mismatches: int = 0
 

@@ -20,6 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cryptostats_dev.brokers import RedisServer
+from cryptostats_dev.fault_alerts import (
+    thousand_alerts_crossing,
+    two_apis_one_delivery,
+    webhook_receiver_down_then_back,
+    webhook_receiver_slow,
+)
 from cryptostats_dev.fault_broker import (
     api_down_while_worker_ticks,
     redis_restart,
@@ -63,6 +69,10 @@ SCENARIOS: list[Scenario] = [
     upstream_missing_coins,
     upstream_null_fields,
     store_unreachable,
+    webhook_receiver_down_then_back,
+    webhook_receiver_slow,
+    two_apis_one_delivery,
+    thousand_alerts_crossing,
     hostile_input,
     slow_clients,
 ]

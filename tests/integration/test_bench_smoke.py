@@ -52,6 +52,9 @@ def test_bench_runs_on_a_tiny_configuration(tmp_path: Path) -> None:
         )
     assert "upstream calls per trigger, 3 coins (expected 1)" in printed
     assert re.search(
+        r"^\| trigger to served, 3 coins, 1,000 alerts crossing, median of 3 \| 0 \|", printed, re.M
+    )
+    assert re.search(
         r"^\| upstream calls per trigger, 260 coins \(expected 2\) \| 0 \| \d", printed, re.M
     )
     assert re.search(r"^- (met|MISSED): ", printed, re.MULTILINE)

@@ -27,6 +27,16 @@ TABLE = [
     ("GET", "/api/keys", None, (401, 401, 401, 401, 401, 403, 200)),
     ("POST", "/api/keys", {"name": "new"}, (401, 401, 401, 401, 401, 403, 201)),
     ("DELETE", "/api/keys/{other}", None, (401, 401, 401, 401, 401, 403, 204)),
+    ("POST", "/api/alerts", {"coin": "bitcoin", "above": 1}, (201, 401, 401, 401, 401, 201, 201)),
+    ("GET", "/api/alerts", None, (200, 401, 401, 401, 401, 200, 200)),
+    ("GET", "/api/alerts/events", None, (200, 401, 401, 401, 401, 200, 200)),
+    (
+        "POST",
+        "/set-alert",
+        {"coin": "bitcoin", "upperThreshold": 1},
+        (200, 401, 401, 401, 401, 200, 200),
+    ),
+    ("GET", "/check-alerts", None, (200, 401, 401, 401, 401, 200, 200)),
 ]
 
 

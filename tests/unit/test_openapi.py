@@ -83,13 +83,18 @@ def test_document_lists_every_endpoint() -> None:
         "/api/keys/{key_id}",
         "/api/watchlist",
         "/api/watchlist/{coin}",
+        "/api/alerts",
+        "/api/alerts/events",
+        "/api/alerts/{alert_id}",
+        "/set-alert",
+        "/check-alerts",
     }
     assert doc["components"]["securitySchemes"]["bearer"] == {
         "type": "http",
         "scheme": "bearer",
         "description": "An API key from POST /api/keys, or the bootstrap ADMIN_API_KEY",
     }
-    for path in ("/api/keys", "/api/watchlist", "/api/refresh"):
+    for path in ("/api/keys", "/api/watchlist", "/api/refresh", "/api/alerts", "/set-alert"):
         for operation in doc["paths"][path].values():
             if operation.get("security") is not None:
                 assert {"bearer": []} in operation["security"]

@@ -2,6 +2,7 @@
 // and says plainly when the API cannot be reached.
 
 import { KeySetting, RefreshControl, Stars } from "./actions.js";
+import { AlertsPanel } from "./alerts.js";
 import { Unreachable, getJSON } from "./api.js";
 import { Assistant } from "./assistant.js";
 import { CoinBoard } from "./cards.js";
@@ -25,6 +26,7 @@ const keySetting = new KeySetting({
   onChange: () => {
     stars.load();
     refreshControl.load();
+    alertsPanel.load();
   },
 });
 const stars = new Stars(byId("coins"), keySetting);
@@ -34,6 +36,17 @@ const refreshControl = new RefreshControl({
   keySetting,
   pollNow: () => poll(),
 });
+const alertsPanel = new AlertsPanel({
+  form: byId("alert-form"),
+  coin: byId("alert-coin"),
+  direction: byId("alert-direction"),
+  threshold: byId("alert-threshold"),
+  list: byId("alert-list"),
+  note: byId("alert-note"),
+  toast: byId("alert-toast"),
+  keySetting,
+});
+alertsPanel.start();
 const state = { days: storedRange(), lastSuccess: null, downSince: null, timer: null, running: false };
 
 /** Milliseconds between polls: 5 s, or `?refresh=<seconds>` (1 to 300) from the address. */
