@@ -56,10 +56,12 @@ function valueRange(_u, min, max) {
   return window.uPlot.rangeNum(min, max, 0.1, true);
 }
 
-/** Room for the widest tick label of the value axis. */
+const AXIS_MIN = 70;
+
+/** Room for the widest tick label of the value axis; at least AXIS_MIN, so a card's charts align. */
 function axisSize(_u, values) {
   const longest = values ? Math.max(...values.map((v) => v.length)) : 6;
-  return Math.ceil(longest * 7.2) + 16;
+  return Math.max(AXIS_MIN, Math.ceil(longest * 8) + 16);
 }
 
 /** The indices of values with no value on either side: uPlot draws no line through them. */
