@@ -345,11 +345,16 @@ def test_page_follows_new_data_and_warns_when_it_is_old(stack: Lab, open_page: A
     page = watched.page
     price = card(page, "bitcoin", "price")
     price.and_(page.locator("[data-value]:not([data-value=''])")).wait_for()
-    # Polls are conditional: unchanged coins come back as 304.
+    # Polls are conditional: unchanged coins and histories come back as 304.
     with page.expect_response(
         lambda r: r.url.endswith("/api/coins") and r.status == 304, timeout=WAIT_MS
     ):
         pass
+    with page.expect_response(
+        lambda r: "/api/history?coin=bitcoin&days=7" in r.url and r.status == 304, timeout=WAIT_MS
+    ) as revalidated:
+        pass
+    assert revalidated.value.request.headers.get("if-none-match")
     age = card(page, "bitcoin", "age")
     age.and_(page.locator('[data-state="stale"]')).wait_for()
     assert age.inner_text().startswith("⚠")
