@@ -190,3 +190,14 @@ def test_charting_library_is_vendored_with_its_licence(harness: Harness) -> None
     script = get(harness, "/static/vendor/uplot/uPlot.iife.min.js")
     assert script.status_code == 200
     assert b"uPlot" in script.data
+
+
+def test_range_buttons_are_the_ranges_the_page_remembers() -> None:
+    buttons = [a.get("data-days") for tag, a in parse_page().tags if tag == "button"]
+    days = [int(d) for d in buttons if d]
+    assert days == [1, 7, 30, 90, 365]
+    main = (STATIC / "js" / "main.js").read_text(encoding="utf-8")
+    remembered = re.search(r"^const RANGES = \[([0-9, ]+)\];$", main, flags=re.M)
+    assert remembered is not None
+    assert [int(d) for d in remembered.group(1).split(",")] == days
+    assert all(d <= 365 for d in days)  # /api/history allows days 1..365

@@ -1,6 +1,7 @@
-// A card per tracked coin: price, market cap, 24h change, deviation, data age and a price chart.
+// A card per tracked coin: price, market cap, 24h volume and change, deviation, data age, and the
+// charts of its history (charts.js).
 
-import { PriceChart } from "./chart.js";
+import { HistoryCharts } from "./charts.js";
 import { h, setText } from "./dom.js";
 import * as fmt from "./format.js";
 
@@ -30,11 +31,10 @@ class CoinCard {
         h("span", { class: "price", dataset: { field: "price" } }),
         h("span", { class: "change", dataset: { field: "change" } }),
       ),
-      h("dl", { class: "facts" }, fact("Market cap", "marketCap"), fact("Std dev, last 100", "deviation"), fact("Records", "samples")),
-      h("div", { class: "chart", dataset: { field: "chart" }, role: "img", "aria-label": `${coin} price history` }),
-      h("p", { class: "chart-caption", dataset: { field: "caption" } }),
+      h("dl", { class: "facts" }, fact("Market cap", "marketCap"), fact("Volume 24h", "volume24h"), fact("Std dev, last 100", "deviation"), fact("Records", "samples")),
     );
-    this.chart = new PriceChart(this.field("chart"));
+    this.history = new HistoryCharts(coin);
+    this.el.append(this.history.el);
     this.observedAt = null;
   }
 
@@ -47,6 +47,7 @@ class CoinCard {
     setText(this.field("symbol"), (entry.symbol || "").toUpperCase());
     this.value("price", entry.price, fmt.price(entry.price));
     this.value("marketCap", entry.marketCap, fmt.compactUsd(entry.marketCap), fmt.wholeUsd(entry.marketCap));
+    this.value("volume24h", entry.volume24h, fmt.compactUsd(entry.volume24h), isNumber(entry.volume24h) ? `${fmt.wholeUsd(entry.volume24h)} traded in 24 hours` : "No volume from upstream");
     this.value("deviation", entry.deviation, fmt.amount(entry.deviation), "Population standard deviation of the newest 100 prices");
     this.value("samples", entry.samples, fmt.count(entry.samples));
     const direction = fmt.direction(entry["24hChange"]);
@@ -81,11 +82,7 @@ class CoinCard {
   }
 
   showHistory(history, days) {
-    const points = history && Array.isArray(history.points) ? history.points : [];
-    this.chart.render(points);
-    const span = days === 1 ? "1 day" : `${days} days`;
-    const text = points.length ? `${fmt.plural(points.length, "record")} over the last ${span}` : `No records in the last ${span} yet`;
-    setText(this.field("caption"), text);
+    this.history.show(history, days);
   }
 }
 

@@ -12,7 +12,7 @@ import { StatusPanel } from "./status.js";
 
 const POLL_MS = pollInterval();
 const TICK_MS = 1000;
-const RANGES = [1, 7, 30];
+const RANGES = [1, 7, 30, 90, 365];
 const RANGE_KEY = "cryptostats.days";
 
 const byId = (id) => document.getElementById(id);
