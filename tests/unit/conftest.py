@@ -51,6 +51,21 @@ def fake_redis_server() -> fakeredis.FakeServer:
 @pytest.fixture
 def make_harness(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harness]:
     """Build apps that share one fake Redis server and one in-memory database."""
+    return harness_builder(fake_redis_server)
+
+
+@pytest.fixture(scope="module")
+def module_make_harness() -> Callable[..., Harness]:
+    """Like make_harness, but shared by a module: only for tests that read and change nothing.
+
+    Building an app costs tens of milliseconds (most of it the OpenAPI document), so a module of
+    parametrized read-only cases builds its app once instead of once per case.
+    """
+    return harness_builder(fakeredis.FakeServer())
+
+
+def harness_builder(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Harness]:
+    """Return a function building apps on one fake Redis server and one in-memory database."""
     database = mongomock.MongoClient()["cryptostats"]
 
     def build(
