@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
@@ -77,18 +78,30 @@ def add_docs_content_security_policy(response: Response) -> Response:
 class DocumentedApi(flask_smorest.Api):  # type: ignore[misc]
     """flask-smorest's Api, minus its error handler (ours keeps one JSON error shape).
 
-    A blueprint's routes are registered at once, but its views enter the OpenAPI document only in
-    `document()`, called by `start()` before the process serves and by the first /openapi.json:
-    the same document, in the same order, and an app that never serves it (a unit test's) skips
-    most of the cost of building it.
+    A blueprint's routes are registered at once, but its views (and flask-smorest's default
+    components) enter the OpenAPI document only in `document()`, called by `start()` before the
+    process serves and by the first /openapi.json: the same document, in the same order, and an
+    app that never serves it (a unit test's) skips most of the cost of building it.
     """
 
     ERROR_SCHEMA = ErrorSchema
 
     def __init__(self, app: Flask, **kwargs: Any) -> None:
         self._undocumented: list[tuple[flask_smorest.Blueprint, str, Any]] = []
+        self._deferred_defaults: list[Callable[[], None]] = []
         self._document_lock = threading.Lock()
         super().__init__(app, **kwargs)
+
+    # flask-smorest resolves its default components (error responses, ETag and pagination
+    # headers, and the schemas they name) at init; here they go first in document(), in order.
+    def _register_responses(self) -> None:
+        self._deferred_defaults.append(super()._register_responses)
+
+    def _register_etag_headers(self) -> None:
+        self._deferred_defaults.append(super()._register_etag_headers)
+
+    def _register_pagination_header(self) -> None:
+        self._deferred_defaults.append(super()._register_pagination_header)
 
     def register_blueprint(
         self, blp: flask_smorest.Blueprint, *, parameters: Any = None, **options: Any
@@ -102,6 +115,8 @@ class DocumentedApi(flask_smorest.Api):  # type: ignore[misc]
     def document(self) -> None:
         """Add the registered blueprints' views and tags to the document, in registration order."""
         with self._document_lock:
+            while self._deferred_defaults:
+                self._deferred_defaults.pop(0)()
             while self._undocumented:
                 blp, name, parameters = self._undocumented[0]
                 blp.register_views_in_doc(
