@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -96,3 +97,14 @@ def harness_builder(fake_redis_server: fakeredis.FakeServer) -> Callable[..., Ha
 @pytest.fixture
 def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Keep what collection loaded out of the garbage collector's full passes.
+
+    Collection imports every module and builds test_openapi's app and schema; each full collection
+    afterwards would walk all of it again. Frozen, they are skipped (the unit suite's GC time
+    fell from 2.5 s to 1.6 s, measured with gc.callbacks).
+    """
+    gc.collect()
+    gc.freeze()
