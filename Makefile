@@ -39,10 +39,10 @@ demo: $(STAMP) ## Like run, plus the CoinGecko simulator and a short interval (n
 test: $(STAMP) $(CHECKOV_STAMP) ## Run every test: unit, integration and fault scenarios (starts its own redis-server)
 	$(BIN)/pytest
 
-test-unit: $(STAMP) $(CHECKOV_STAMP) ## Run the unit tests only
+test-unit: $(STAMP) ## Run the unit tests only
 	$(BIN)/pytest tests/unit
 
-test-integration: $(STAMP) ## Run the integration tests only (real processes)
+test-integration: $(STAMP) $(CHECKOV_STAMP) ## Run the integration tests only (real processes)
 	$(BIN)/pytest tests/integration
 
 faults: $(STAMP) ## Run the fault scenarios with real processes and print their table (about 4 min)

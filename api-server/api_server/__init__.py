@@ -1,7 +1,8 @@
 """The cryptostats API: the composition root, where the app and its collaborators are wired.
 
-`create_app()` builds everything and starts nothing; `start(app)` starts the background threads
-(the subscriber and the read model's listener), once per serving process after fork.
+`create_app()` builds everything and starts nothing; `start(app)` completes the OpenAPI document and
+starts the background threads (the subscriber and the read model's listener), once per serving
+process after fork.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from api_server.buckets import MemoryBuckets, open_buckets
 from api_server.claim import IngestClaim, RedisClaim
 from api_server.coingecko import CoinGeckoClient, FetchBudget
 from api_server.dashboard import bp as dashboard_bp
-from api_server.docs import create_api
+from api_server.docs import create_api, document_api
 from api_server.forwarded import trust_proxies
 from api_server.handlers import register_error_handlers
 from api_server.history import History
@@ -210,7 +211,8 @@ def build_state(
 
 
 def start(app: Flask) -> None:
-    """Start the app's background threads (call once per serving process, after fork)."""
+    """Complete the OpenAPI document, start the background threads (once per serving process)."""
+    document_api(app)
     state_of(app).start()
 
 

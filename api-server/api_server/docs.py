@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
@@ -102,12 +104,68 @@ class ExtraContentPlugin(BasePlugin):  # type: ignore[misc]
 
 
 class DocumentedApi(flask_smorest.Api):  # type: ignore[misc]
-    """flask-smorest's Api, minus its error handler (ours keeps one JSON error shape)."""
+    """flask-smorest's Api, minus its error handler (ours keeps one JSON error shape).
+
+    A blueprint's routes are registered at once, but its views (and flask-smorest's default
+    components) enter the OpenAPI document only in `document()`, called by `start()` before the
+    process serves and by the first /openapi.json: the same document, in the same order, and an
+    app that never serves it (a unit test's) skips most of the cost of building it.
+    """
 
     ERROR_SCHEMA = ErrorSchema
 
+    def __init__(self, app: Flask, **kwargs: Any) -> None:
+        self._undocumented: list[tuple[flask_smorest.Blueprint, str, Any]] = []
+        self._deferred_defaults: list[Callable[[], None]] = []
+        self._document_lock = threading.Lock()
+        super().__init__(app, **kwargs)
+
+    # flask-smorest resolves its default components (error responses, ETag and pagination
+    # headers, and the schemas they name) at init; here they go first in document(), in order.
+    def _register_responses(self) -> None:
+        self._deferred_defaults.append(super()._register_responses)
+
+    def _register_etag_headers(self) -> None:
+        self._deferred_defaults.append(super()._register_etag_headers)
+
+    def _register_pagination_header(self) -> None:
+        self._deferred_defaults.append(super()._register_pagination_header)
+
+    def register_blueprint(
+        self, blp: flask_smorest.Blueprint, *, parameters: Any = None, **options: Any
+    ) -> None:
+        """Register the blueprint's routes now and its views in the document on `document()`."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
+
+    def document(self) -> None:
+        """Add the registered blueprints' views and tags to the document, in registration order."""
+        with self._document_lock:
+            while self._deferred_defaults:
+                self._deferred_defaults.pop(0)()
+            while self._undocumented:
+                blp, name, parameters = self._undocumented[0]
+                blp.register_views_in_doc(
+                    self, self._app, self.spec, name=name, parameters=parameters
+                )
+                self.spec.tag({"name": name, "description": blp.description})
+                del self._undocumented[0]
+
+    def _openapi_json(self) -> Response:
+        self.document()
+        response: Response = super()._openapi_json()
+        return response
+
     def _register_error_handlers(self) -> None:
         return None
+
+
+def document_api(app: Flask) -> None:
+    """Complete the app's OpenAPI document now (see DocumentedApi)."""
+    for entry in app.extensions["flask-smorest"]["apis"].values():
+        entry["ext_obj"].document()
 
 
 def create_api(app: Flask) -> DocumentedApi:

@@ -12,6 +12,7 @@ from schemathesis.checks import not_a_server_error, positive_data_acceptance
 from api_server import create_app
 from api_server.access_config import AccessSettings
 from api_server.app_state import state_of
+from api_server.docs import document_api
 from api_server.store import Store
 from cryptostats.config import Settings
 from tests.unit.fakes import ScriptedSource
@@ -126,3 +127,16 @@ def test_unchanged_contract_shapes() -> None:
         == b'{"price": 101.0, "marketCap": 101000.0, "24hChange": 1.5}'
     )
     assert client.get("/api/deviation?coin=bitcoin").data == b'{"deviation": 0.0}'
+
+
+def test_the_document_built_at_start_is_the_one_served_on_demand() -> None:
+    # start() builds the document before serving; an app never started builds it on the first
+    # /openapi.json. Both are the same bytes, and building twice adds nothing.
+    started = loaded_app()
+    document_api(started)
+    document_api(started)
+    on_demand = loaded_app()
+    served = on_demand.test_client().get("/openapi.json").data
+    assert started.test_client().get("/openapi.json").data == served
+    assert on_demand.test_client().get("/openapi.json").data == served
+    assert served == APP.test_client().get("/openapi.json").data

@@ -258,10 +258,11 @@ def test_market_chart_granularity(
     clock = ManualClock(T0)
     server = SimClient(SimulatedCoinGecko(seed=7, extra_coins=5, now_ms=clock))
     # "Now" at every 20 s of one 5-minute slot: before and after that slot's snapshot (1-90 s late).
-    for _ in range(16):
+    for step in range(16):
         clock.advance(20)
         body = get(server, "/coins/bitcoin/market_chart", vs_currency="usd", days=days).json()
-        jsonschema.validate(body, response_schema(openapi, "/coins/{id}/market_chart"))
+        if step in (0, 15):  # the shape does not depend on the time; validating is slow
+            jsonschema.validate(body, response_schema(openapi, "/coins/{id}/market_chart"))
         assert set(body) == {"prices", "market_caps", "total_volumes"}
         times = [t for t, _ in body["prices"]]
         assert expected_points <= len(times) <= expected_points + 2

@@ -6,11 +6,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 import mongomock
-import pymongo
 import pytest
 
 from api_server.domain import CoinLabel, Observation, Snapshot
-from api_server.errors import ApiError, StoreUnavailable
 from api_server.report import IngestReport
 from api_server.store import Store
 from tests.unit.fakes import T0, observation
@@ -96,19 +94,6 @@ def test_ingest_reports_come_back_typed_newest_first(store: Store) -> None:
     assert oldest.started_at == T0 and oldest.finished_at == T0 + timedelta(seconds=1)
     assert oldest.skipped == {"ethereum": "missing"} and oldest.pid == 42
     assert store.recent_ingests(1) == [newest]
-
-
-def test_an_unreachable_store_raises_a_store_error_not_an_http_one() -> None:
-    client: pymongo.MongoClient = pymongo.MongoClient(  # type: ignore[type-arg]
-        "mongodb://127.0.0.1:9", serverSelectionTimeoutMS=1, connect=False
-    )
-    try:
-        with pytest.raises(StoreUnavailable) as caught:
-            Store(client["x"]).snapshots()
-    finally:
-        client.close()
-    assert not isinstance(caught.value, ApiError)
-    assert caught.value.message == "data store unavailable (ServerSelectionTimeoutError)"
 
 
 def test_mongodb_retention_is_a_ttl_index_and_an_expiry_per_record_that_left_the_window() -> None:

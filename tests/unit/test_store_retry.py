@@ -7,12 +7,10 @@ primary can be found) before handing the call to mongomock. Retries sleep on a f
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import mongomock
-import pymongo
 import pytest
 from pymongo.errors import (
     AutoReconnect,
@@ -31,7 +29,6 @@ from api_server.store import (
     RETRY_BUDGET_SECONDS,
     Store,
     StoreRetry,
-    client_options,
     retryable,
 )
 from tests.unit.conftest import Harness
@@ -252,22 +249,3 @@ def test_the_client_always_asks_for_majority_writes_and_retryable_operations() -
             assert client.options.server_selection_timeout == 2.5
         finally:
             client.close()
-
-
-def test_an_unreachable_server_is_a_store_error_within_the_selection_timeout(
-    sleeps: Sleeps, clock: FakeClock
-) -> None:
-    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-        "mongodb://127.0.0.1:9",
-        connect=False,
-        **{**client_options(), "serverSelectionTimeoutMS": 50},
-    )
-    store = Store(client["x"], retry=StoreRetry(sleep=sleeps, clock=clock))
-    started = time.monotonic()
-    try:
-        with pytest.raises(StoreUnavailable, match="ServerSelectionTimeoutError"):
-            store.add_observation(observation("bitcoin", 1.0))
-    finally:
-        client.close()
-    assert time.monotonic() - started < 2
-    assert sleeps.pauses == []  # no primary: not retried
