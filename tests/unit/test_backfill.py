@@ -116,16 +116,17 @@ def test_a_fresh_install_gets_every_coin_spaced_and_marked_as_backfill() -> None
     db = mongomock.MongoClient().db
     charts = ScriptedCharts()
     fake = FakeTime()
-    report = backfiller(db, charts, fake=fake).run()
+    # Two days (49 hourly points): spacing and marking do not depend on the range.
+    report = backfiller(db, charts, fake=fake, days=2).run()
     assert report.outcome == "ok" and report.stored == ["bitcoin", "ethereum", "pol"]
-    assert charts.calls == [("bitcoin", 30), ("ethereum", 30), ("polygon-ecosystem-token", 30)]
+    assert charts.calls == [("bitcoin", 2), ("ethereum", 2), ("polygon-ecosystem-token", 2)]
     assert fake.sleeps == [2.0, 2.0]
-    assert report.points == {"bitcoin": 721, "ethereum": 721, "pol": 721}
-    assert len(stored_times(db, "bitcoin")) == 721
+    assert report.points == {"bitcoin": 49, "ethereum": 49, "pol": 49}
+    assert len(stored_times(db, "bitcoin")) == 49
     doc = db["prices"].find_one({"coin": "pol"}, sort=[("observedAt", 1)])
     assert doc["backfill"] is True and doc["volume24h"] > 0 and doc["change24h"] is None
     assert doc["price"] == 100.0 + len("polygon-ecosystem-token")
-    assert hourly_count(db, "bitcoin") == 721
+    assert hourly_count(db, "bitcoin") == 49
     assert all(b["deviation"] is None for b in db["buckets_1d"].find())
     summary = report.to_dict()
     assert summary["reason"] == "backfill" and summary["upstreamCalls"] == 3
