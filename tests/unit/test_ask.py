@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.unit.conftest import Harness
@@ -38,6 +40,12 @@ def test_unrelated_question_gets_help(loaded: Harness) -> None:
     assert reply["data"]["examples"]
 
 
+@pytest.fixture(scope="module")
+def refusing(module_make_harness: Callable[..., Harness]) -> Harness:
+    """One app for the module's refused requests: a 4xx stores nothing (19 asks, under 30/min)."""
+    return module_make_harness()
+
+
 def test_question_before_any_data(harness: Harness) -> None:
     reply = harness.client.post("/api/ask", json={"query": "bitcoin price"}).get_json()
     assert reply["type"] == "price" and "no data" in reply["answer"]
@@ -58,20 +66,20 @@ def test_question_before_any_data(harness: Harness) -> None:
         (b"\xff\xfe", "JSON"),
     ],
 )
-def test_bad_bodies_are_400(harness: Harness, body: bytes, words: str) -> None:
-    resp = harness.client.post("/api/ask", data=body, content_type="application/json")
+def test_bad_bodies_are_400(refusing: Harness, body: bytes, words: str) -> None:
+    resp = refusing.client.post("/api/ask", data=body, content_type="application/json")
     assert resp.status_code == 400
     assert words in resp.get_json()["error"]
 
 
-def test_large_body_is_json_413(harness: Harness) -> None:
-    resp = harness.client.post("/api/ask", json={"query": "x" * 10_000})
+def test_large_body_is_json_413(refusing: Harness) -> None:
+    resp = refusing.client.post("/api/ask", json={"query": "x" * 10_000})
     assert resp.status_code == 413
     assert resp.get_json() == {"error": "request body too large"}
 
 
-def test_get_is_405(harness: Harness) -> None:
-    assert harness.client.get("/api/ask").status_code == 405
+def test_get_is_405(refusing: Harness) -> None:
+    assert refusing.client.get("/api/ask").status_code == 405
 
 
 BLANKS = [" ", "\t\n", "\x1d\x1e", "\x1c\x1f ", "\x85", "\u2028\u3000", "\ufeff", "\xa0"]
@@ -80,12 +88,12 @@ ECMAScript's `\\s` (schema validators), so the server and the OpenAPI document a
 
 
 @pytest.mark.parametrize("query", BLANKS)
-def test_a_blank_query_is_a_400_and_the_document_says_so(harness: Harness, query: str) -> None:
+def test_a_blank_query_is_a_400_and_the_document_says_so(refusing: Harness, query: str) -> None:
     import jsonschema_rs
 
-    resp = harness.client.post("/api/ask", json={"query": query})
+    resp = refusing.client.post("/api/ask", json={"query": query})
     assert resp.status_code == 400
     assert resp.get_json() == {"error": '"query" must be a non-empty string'}
-    spec = harness.client.get("/openapi.json").get_json()
+    spec = refusing.client.get("/openapi.json").get_json()
     pattern = spec["components"]["schemas"]["AskRequest"]["properties"]["query"]["pattern"]
     assert not jsonschema_rs.is_valid({"type": "string", "pattern": pattern}, query)

@@ -116,16 +116,17 @@ def test_a_fresh_install_gets_every_coin_spaced_and_marked_as_backfill() -> None
     db = mongomock.MongoClient().db
     charts = ScriptedCharts()
     fake = FakeTime()
-    report = backfiller(db, charts, fake=fake).run()
+    # Two days (49 hourly points): spacing and marking do not depend on the range.
+    report = backfiller(db, charts, fake=fake, days=2).run()
     assert report.outcome == "ok" and report.stored == ["bitcoin", "ethereum", "pol"]
-    assert charts.calls == [("bitcoin", 30), ("ethereum", 30), ("polygon-ecosystem-token", 30)]
+    assert charts.calls == [("bitcoin", 2), ("ethereum", 2), ("polygon-ecosystem-token", 2)]
     assert fake.sleeps == [2.0, 2.0]
-    assert report.points == {"bitcoin": 721, "ethereum": 721, "pol": 721}
-    assert len(stored_times(db, "bitcoin")) == 721
+    assert report.points == {"bitcoin": 49, "ethereum": 49, "pol": 49}
+    assert len(stored_times(db, "bitcoin")) == 49
     doc = db["prices"].find_one({"coin": "pol"}, sort=[("observedAt", 1)])
     assert doc["backfill"] is True and doc["volume24h"] > 0 and doc["change24h"] is None
     assert doc["price"] == 100.0 + len("polygon-ecosystem-token")
-    assert hourly_count(db, "bitcoin") == 721
+    assert hourly_count(db, "bitcoin") == 49
     assert all(b["deviation"] is None for b in db["buckets_1d"].find())
     summary = report.to_dict()
     assert summary["reason"] == "backfill" and summary["upstreamCalls"] == 3
@@ -133,12 +134,13 @@ def test_a_fresh_install_gets_every_coin_spaced_and_marked_as_backfill() -> None
 
 def test_running_twice_fetches_and_stores_nothing_the_second_time() -> None:
     db = mongomock.MongoClient().db
-    backfiller(db, ScriptedCharts()).run()
+    # Two days (49 hourly points) are enough: being up to date does not depend on the range.
+    backfiller(db, ScriptedCharts(), days=2).run()
     charts = ScriptedCharts()
-    again = backfiller(db, charts).run()
+    again = backfiller(db, charts, days=2).run()
     assert charts.calls == [] and again.total_points == 0
     assert again.outcome == "ok" and again.up_to_date == ["bitcoin", "ethereum", "pol"]
-    assert hourly_count(db, "ethereum") == 721
+    assert hourly_count(db, "ethereum") == 49
 
 
 def test_only_points_older_than_trigger_records_are_added() -> None:
@@ -146,21 +148,22 @@ def test_only_points_older_than_trigger_records_are_added() -> None:
     store = Store(db)
     first_trigger = NOW - timedelta(hours=5, minutes=17)
     store.add_observation(Observation("bitcoin", first_trigger, 123.0, 2e9, 1.5, "trigger"))
-    report = backfiller(db, ScriptedCharts()).run()
+    # Two days (49 hourly points) are enough: the cut at the first trigger is range-independent.
+    report = backfiller(db, ScriptedCharts(), days=2).run()
     times = stored_times(db, "bitcoin")
-    assert report.points["bitcoin"] == 714  # 721 minus 07:00..12:00 and the "now" point
+    assert report.points["bitcoin"] == 42  # 49 minus 07:00..12:00 and the "now" point
     assert times[-1] == first_trigger and times[-2] < first_trigger
-    assert db["prices"].count_documents({"coin": "bitcoin", "backfill": True}) == 714
+    assert db["prices"].count_documents({"coin": "bitcoin", "backfill": True}) == 42
 
 
 def test_a_429_mid_way_leaves_the_rest_pending_and_the_next_run_finishes() -> None:
     db = mongomock.MongoClient().db
     limited = UpstreamError("rate_limited", "HTTP 429 (Retry-After: 119)")
-    first = backfiller(db, ScriptedCharts({"ethereum": limited})).run()
+    first = backfiller(db, ScriptedCharts({"ethereum": limited}), days=2).run()
     assert first.outcome == "upstream_error" and first.error_kind == "rate_limited"
     assert first.stored == ["bitcoin"] and first.pending == ["ethereum", "pol"]
     charts = ScriptedCharts()
-    second = backfiller(db, charts).run()
+    second = backfiller(db, charts, days=2).run()
     assert [c[0] for c in charts.calls] == ["ethereum", "polygon-ecosystem-token"]
     assert second.outcome == "ok" and second.stored == ["ethereum", "pol"]
 
@@ -181,7 +184,7 @@ def test_a_restart_mid_way_stores_each_point_once() -> None:
 def test_a_coin_coingecko_does_not_know_is_skipped_with_a_reason() -> None:
     db = mongomock.MongoClient().db
     unknown = UpstreamError("unknown_coin", "CoinGecko does not know the id 'ethereum'")
-    report = backfiller(db, ScriptedCharts({"ethereum": unknown})).run()
+    report = backfiller(db, ScriptedCharts({"ethereum": unknown}), days=2).run()
     assert report.outcome == "partial" and report.stored == ["bitcoin", "pol"]
     assert "does not know" in report.skipped["ethereum"]
     assert stored_times(db, "ethereum") == []
@@ -191,7 +194,7 @@ def test_dropped_points_are_reported_per_coin() -> None:
     db = mongomock.MongoClient().db
     charts = ScriptedCharts()
     charts.dropped["market cap null"] = 3
-    report = backfiller(db, charts).run()
+    report = backfiller(db, charts, days=2).run()
     assert report.dropped["bitcoin"] == {"market cap null": 3}
 
 

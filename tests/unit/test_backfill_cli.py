@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,12 +14,9 @@ from rich.console import Console
 
 from api_server.backfill import BackfillProgress, BackfillReport, CoinBackfill
 from api_server.backfill_cli import ApiTarget, DirectTarget, main
-from api_server.buckets import Buckets, choose_interval
 from api_server.errors import UpstreamError
-from api_server.history_view import history_window, render_json
 from api_server.pacing import CallSpacer
 from cryptostats.config import Settings, TrackedCoin
-from cryptostats_dev.simulator import SimulatorServer
 from tests.unit.conftest import Harness
 from tests.unit.test_backfill import NOW, FakeTime, ScriptedCharts
 
@@ -196,25 +192,3 @@ def test_direct_target_stores_logs_and_announces_the_run() -> None:
     assert [item.spec.public for item in target.plan()] == ["ethereum"]
     messages = [api_process.get_message(timeout=0) for _ in range(3)]
     assert [m["type"] for m in messages if m] == ["subscribe", "message"]
-
-
-def test_direct_target_against_the_simulator_over_http() -> None:
-    db = mongomock.MongoClient().db
-    with SimulatorServer(port=0, seed=2) as sim:
-        env = {"COINGECKO_API_URL": sim.url, "COINS": "bitcoin,nope-coin", "BACKFILL_DAYS": "30"}
-        settings = Settings.from_env(env)
-        fake = FakeTime()
-        spacer = CallSpacer(30, clock=fake.clock, sleep=fake.sleep)
-        target = DirectTarget(settings, database=db, spacer=spacer)
-        first = target.run(None)
-        second = target.run(None)
-    assert first.outcome == "partial" and "nope-coin" in first.skipped
-    assert 700 <= first.points["bitcoin"] <= 722
-    assert second.points == {} and second.up_to_date == ["bitcoin"]
-    assert second.upstream_calls == 1  # only the unknown coin is asked again
-    now = datetime.now(UTC)
-    window = history_window("bitcoin", 30, choose_interval(30), now)
-    buckets = Buckets(db).query("bitcoin", window.interval, window.since)
-    assert 700 <= len(buckets) <= 722
-    body = json.loads(render_json(window, buckets))
-    assert body["interval"] == "1h" and body["points"][-1]["volume24h"] > 0

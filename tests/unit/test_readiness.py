@@ -21,7 +21,7 @@ from tests.unit.conftest import Harness
 @pytest.fixture
 def running(make_harness: Callable[..., Harness]) -> Iterator[Harness]:
     """An app with fresh data whose background threads run (and wait on their poll)."""
-    harness = make_harness(poll_seconds=0.05)
+    harness = make_harness(poll_seconds=0.01)  # stop() waits out at most one poll
     harness.ingest("before start")
     harness.state.start()
     assert harness.state.subscriber.subscribed.wait(5)
