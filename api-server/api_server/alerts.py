@@ -19,7 +19,7 @@ import pymongo
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from api_server.domain import Observation
-from api_server.keys import store_errors
+from api_server.store import store_errors
 from api_server.times import iso_time
 
 ALERTS = "alerts"

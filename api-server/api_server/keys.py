@@ -12,16 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
-from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from api_server.errors import StoreUnavailable
+from api_server.store import store_errors
 
 KEYS = "api_keys"
 """The collection of API keys (hash, public id, name, role, creation time)."""
@@ -67,17 +64,6 @@ def token_hash(token: str) -> str:
 def same_token(given: str, expected: str) -> bool:
     """Compare two keys in constant time (by their hashes, so lengths leak nothing either)."""
     return hmac.compare_digest(token_hash(given), token_hash(expected))
-
-
-@contextmanager
-def store_errors() -> Iterator[None]:
-    """Turn a store failure into StoreUnavailable (a JSON 503); a duplicate key is the caller's."""
-    try:
-        yield
-    except DuplicateKeyError:
-        raise
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"data store unavailable ({type(exc).__name__})") from exc
 
 
 class KeyStore:

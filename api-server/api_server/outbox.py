@@ -19,7 +19,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from api_server.alerts import AlertEvent
-from api_server.keys import store_errors
+from api_server.store import store_errors
 
 DELIVERIES = "alert_deliveries"
 

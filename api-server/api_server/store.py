@@ -167,7 +167,7 @@ def _retried(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate
 
 
 @contextmanager
-def _translated_errors() -> Iterator[None]:
+def store_errors() -> Iterator[None]:
     try:
         yield
     except DuplicateKeyError:
@@ -199,7 +199,7 @@ class Store:
     @_retried
     def ensure_indexes(self, retention_days: int = 0) -> None:
         """Create the indexes the queries rely on, and the TTL index of retention; idempotent."""
-        with _translated_errors():
+        with store_errors():
             if retention_days > 0 and not self.embedded:
                 # MongoDB removes a record once its expireAt has passed (see retention.py).
                 self.db[HISTORY].create_index(
@@ -215,7 +215,7 @@ class Store:
     @_retried
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
-        with _translated_errors():
+        with store_errors():
             self.db.client.admin.command("ping")
 
     @_retried
@@ -234,7 +234,7 @@ class Store:
             "ingestedAt": to_bson_time(datetime.now(UTC)),
         }
         try:
-            with _translated_errors():
+            with store_errors():
                 self.db[HISTORY].insert_one(doc)
         except DuplicateKeyError:
             return False
@@ -243,7 +243,7 @@ class Store:
     @_retried
     def set_deviation(self, obs: Observation) -> None:
         """Record the deviation served after a coin's first record (one update by `_id`)."""
-        with _translated_errors():
+        with store_errors():
             self.db[HISTORY].update_one(
                 {"_id": history_id(obs.coin, obs.observed_at)},
                 {"$set": {"deviation": obs.deviation}},
@@ -252,7 +252,7 @@ class Store:
     @_retried
     def recent_observations(self, coin: str, limit: int) -> list[Observation]:
         """Return the newest trigger records of a coin (never backfilled ones), newest first."""
-        with _translated_errors():
+        with store_errors():
             cursor = (
                 self.db[HISTORY]
                 .find({"coin": coin, **NOT_BACKFILLED}, {"_id": 0, "ingestedAt": 0})
@@ -264,7 +264,7 @@ class Store:
     @_retried
     def count_observations(self, coin: str) -> int:
         """Return how many records (trigger and backfilled) of a coin are stored."""
-        with _translated_errors():
+        with store_errors():
             return int(self.db[HISTORY].count_documents({"coin": coin}))
 
     @_retried
@@ -276,7 +276,7 @@ class Store:
         """
         if self.embedded or retention_days <= 0:
             return
-        with _translated_errors():
+        with store_errors():
             for moment in times:
                 expiry = to_bson_time(moment + timedelta(days=retention_days))
                 self.db[HISTORY].update_one(
@@ -292,13 +292,13 @@ class Store:
         if not coins:
             return
         stamps = {coin: to_bson_time(now) for coin in coins}
-        with _translated_errors():
+        with store_errors():
             self.db[SERIES].update_one({"_id": SERIES_DOC}, {"$set": stamps}, upsert=True)
 
     @_retried
     def series_versions(self) -> dict[str, datetime]:
         """Return when each coin's history last changed."""
-        with _translated_errors():
+        with store_errors():
             doc = self.db[SERIES].find_one({"_id": SERIES_DOC}) or {}
         return {str(k): from_bson_time(v) for k, v in doc.items() if k != "_id"}
 
@@ -321,14 +321,14 @@ class Store:
             "name": snap.label.name,
             "window": [{"observedAt": to_bson_time(t), "price": p} for t, p in snap.window],
         }
-        with _translated_errors():
+        with store_errors():
             self.db[SNAPSHOTS].replace_one({"_id": snap.coin}, doc, upsert=True)
 
     @_retried
     def snapshots(self, *, with_window: bool = False) -> dict[str, Snapshot]:
         """Return every stored snapshot by coin, with its price window only when asked."""
         projection = None if with_window else {"window": 0}
-        with _translated_errors():
+        with store_errors():
             return {doc["_id"]: _snapshot(doc) for doc in self.db[SNAPSHOTS].find({}, projection)}
 
     def record_ingest(self, report: LoggedReport) -> None:
@@ -338,7 +338,7 @@ class Store:
     @_retried
     def _insert_ingest(self, doc: dict[str, Any]) -> None:
         try:
-            with _translated_errors():
+            with store_errors():
                 self.db[INGESTS].insert_one(doc)
         except DuplicateKeyError:
             pass  # an earlier attempt wrote it before its connection was lost
@@ -346,7 +346,7 @@ class Store:
     @_retried
     def recent_ingests(self, limit: int) -> list[IngestReport]:
         """Return the newest ingest reports of any process, newest first."""
-        with _translated_errors():
+        with store_errors():
             cursor = (
                 self.db[INGESTS]
                 .find({}, {"_id": 0})

@@ -17,7 +17,7 @@ from api_server.action_docs import KEY_REQUIRED, STANDARD_ERRORS, WatchlistSchem
 from api_server.app_state import app_state
 from api_server.auth import require_key
 from api_server.errors import CoinNotTracked, InvalidRequest
-from api_server.keys import store_errors
+from api_server.store import store_errors
 from cryptostats.config import TrackedCoin
 
 WATCHLISTS = "watchlists"
